@@ -1,0 +1,32 @@
+"""The ``baylink`` command line: each group of commands lives in a module of its own."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from baylink import cli_dataset, cli_ingest, cli_runtime
+from baylink.errors import BaylinkCliError
+
+app = typer.Typer(
+    name="baylink",
+    help="Cross-border smart-city data sharing with verifiable history.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+cli_runtime.register(app)
+cli_ingest.register(app)
+cli_dataset.register(app)
+
+
+def main() -> None:
+    """Run the command line; any baylink error becomes one clear line and exit status 2."""
+    try:
+        app()
+    except BaylinkCliError as error:
+        print(f"baylink: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

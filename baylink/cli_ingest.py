@@ -1,0 +1,284 @@
+"""`baylink ingest` (publish a file or URL through Kafka) and `baylink worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Annotated
+
+import typer
+from aiokafka.errors import KafkaError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from baylink.cli_options import Broker, DataDir, EventStore, Json
+from baylink.context import PlatformContext, resolve_context
+from baylink.errors import BaylinkCliError
+from connectors import gtfs_realtime, tabular
+from connectors.errors import ConnectorError, PayloadError, SourceError
+from connectors.payload import ParsedPayload
+from connectors.source import FetchedPayload, fetch
+from domain.dataset import DatasetDefinition
+from domain.errors import DomainError
+from domain.ingest import chain_id_for
+from domain.provenance import Provenance
+from storage.catalog import Catalog
+from storage.ingestion import IngestLedger, IngestOutcome, outcome_of
+from streams import wire
+from streams.publisher import (
+    PublishReport,
+    make_producer,
+    publish_payload_rejection,
+    publish_rows,
+)
+from streams.worker import run_forever
+
+Parser = Callable[[bytes, DatasetDefinition], ParsedPayload]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A payload format: the connector that reads it."""
+
+    connector: str
+    version: str
+    parse: Parser
+
+
+FORMATS: dict[str, Format] = {
+    "csv": Format(tabular.NAME, tabular.VERSION, tabular.parse_csv),
+    "jsonl": Format(tabular.NAME, tabular.VERSION, tabular.parse_jsonl),
+    "gtfs-rt": Format(
+        gtfs_realtime.NAME,
+        gtfs_realtime.VERSION,
+        lambda data, _dataset: gtfs_realtime.parse_vehicle_positions(data),
+    ),
+}
+_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".pb": "gtfs-rt"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+    app.command("worker")(worker)
+
+
+def guess_format(location: str) -> str:
+    suffix = PurePosixPath(location.split("?", maxsplit=1)[0]).suffix.lower()
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix]
+    raise BaylinkCliError(
+        f"cannot tell the format of {location!r} from its name; "
+        f"pass --format ({', '.join(FORMATS)})"
+    )
+
+
+def ingest(
+    location: Annotated[str, typer.Argument(metavar="PATH|URL", help="File or URL to ingest.")],
+    dataset: Annotated[str, typer.Option(help="Id of a registered dataset.")],
+    format_name: Annotated[
+        str | None,
+        typer.Option("--format", help=f"One of {', '.join(FORMATS)}. [default: by extension]"),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(help="Region of the source. [default: the dataset's owner region]"),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Return once every record is accepted or rejected.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 600.0,
+    data_dir: DataDir = None,
+    broker: Broker = None,
+    event_store: EventStore = None,
+    as_json: Json = False,
+) -> None:
+    """Publish a file or URL to the dataset's ingest topic (one message per batch)."""
+    chosen = format_name or guess_format(location)
+    if chosen not in FORMATS:
+        raise BaylinkCliError(f"unknown format {chosen!r}; expected one of {', '.join(FORMATS)}")
+    context = resolve_context(data_dir, broker, event_store, need_broker=True)
+    catalog = Catalog(context.storage.event_store_url)
+    ledger = IngestLedger(context.storage.event_store_url)
+    try:
+        try:
+            definition = catalog.get(dataset)
+        except DomainError as error:
+            raise BaylinkCliError(str(error)) from None
+        _ingest(
+            context, ledger, definition, location, FORMATS[chosen], region, wait, timeout, as_json
+        )
+    finally:
+        ledger.close()
+        catalog.close()
+
+
+def _ingest(
+    context: PlatformContext,
+    ledger: IngestLedger,
+    definition: DatasetDefinition,
+    location: str,
+    fmt: Format,
+    region: str | None,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    try:
+        fetched = fetch(location)
+    except SourceError as error:
+        raise BaylinkCliError(str(error)) from None
+    except PayloadError as error:
+        raise BaylinkCliError(f"{location}: {error.message}") from None
+    provenance = Provenance(
+        source_uri=fetched.uri,
+        received_at=fetched.received_at,
+        payload_sha256=hashlib.sha256(fetched.data).hexdigest(),
+        connector=fmt.connector,
+        connector_version=fmt.version,
+        region=region or definition.owner_region,
+        wire_schema_version=wire.WIRE_SCHEMA_VERSION,
+    )
+    heads_before = {
+        p: ledger.chain_head(chain_id_for(definition.id, p)).version
+        for p in range(definition.partitions)
+    }
+    parse_error: PayloadError | None = None
+    try:
+        parsed = fmt.parse(fetched.data, definition)
+    except PayloadError as error:
+        parse_error, parsed = error, ParsedPayload(rows=[], format=fmt.connector)
+    try:
+        report = asyncio.run(
+            _publish(context, definition, provenance, fetched, parsed, parse_error)
+        )
+    except KafkaError as error:
+        raise BaylinkCliError(
+            f"cannot publish to {context.streams.bootstrap_servers}: {error}"
+        ) from None
+    if not wait:
+        summary = {"published_messages": report.messages, "published_records": report.rows}
+        typer.echo(
+            json.dumps(summary)
+            if as_json
+            else f"published {report.rows} records in {report.messages} messages to {report.topic}"
+        )
+    else:
+        outcome = _wait_for(ledger, definition, report, heads_before, timeout)
+        _print_outcome(outcome, as_json)
+    if parse_error is not None:
+        raise BaylinkCliError(f"{location}: {parse_error.message} (recorded as a rejected payload)")
+
+
+async def _publish(
+    context: PlatformContext,
+    definition: DatasetDefinition,
+    provenance: Provenance,
+    fetched: FetchedPayload,
+    parsed: ParsedPayload,
+    parse_error: ConnectorError | None,
+) -> PublishReport:
+    producer = make_producer(context.streams.bootstrap_servers)
+    await producer.start()
+    try:
+        if isinstance(parse_error, PayloadError):
+            return await publish_payload_rejection(
+                producer,
+                definition,
+                provenance,
+                reason=parse_error.reason,
+                message=parse_error.message,
+                size=len(fetched.data),
+            )
+        with _progress() as progress:
+            task = progress.add_task("publishing", total=len(parsed.rows))
+            return await publish_rows(
+                producer,
+                definition,
+                parsed.rows,
+                provenance,
+                batch_size=context.streams.batch_size,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    finally:
+        await producer.stop()
+
+
+def _wait_for(
+    ledger: IngestLedger,
+    definition: DatasetDefinition,
+    report: PublishReport,
+    heads_before: dict[int, int],
+    timeout: float,
+) -> IngestOutcome:
+    targets = report.last_offsets()
+    deadline = time.monotonic() + timeout
+    with _progress() as progress:
+        task = progress.add_task("waiting for the store", total=len(targets))
+        pending = dict(targets)
+        while pending:
+            for partition, offset in list(pending.items()):
+                stored = ledger.resume_offset(report.topic, partition)
+                if stored is not None and stored >= offset:
+                    del pending[partition]
+                    progress.advance(task)
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise BaylinkCliError(
+                    f"timed out after {timeout:.0f}s: {len(pending)} of {len(targets)} "
+                    f"partitions of {report.topic} are not yet in the store "
+                    "(is a worker running?)"
+                )
+            time.sleep(0.1)
+    sources = {f"{report.topic}:{p}@{o}" for p, o in report.positions}
+    return outcome_of(ledger, definition, heads_before, sources)
+
+
+def _print_outcome(outcome: IngestOutcome, as_json: bool) -> None:
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "accepted": outcome.accepted,
+                    "rejected": outcome.rejected,
+                    "duplicates": outcome.duplicates,
+                    "reasons": outcome.reasons,
+                }
+            )
+        )
+        return
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(outcome.reasons.items()))
+    typer.echo(
+        f"accepted {outcome.accepted}, rejected {outcome.rejected}"
+        + (f" ({reasons})" if reasons else "")
+        + f", duplicates {outcome.duplicates}"
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+
+
+def worker(
+    data_dir: DataDir = None,
+    broker: Broker = None,
+    event_store: EventStore = None,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Consume every dataset's ingest topic and store its records exactly once."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    context = resolve_context(data_dir, broker, event_store, need_broker=True)
+    run_forever(context.streams, context.storage)

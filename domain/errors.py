@@ -1,0 +1,33 @@
+"""Errors raised by the domain: every one names what was wrong."""
+
+
+class DomainError(Exception):
+    """Base of every baylink domain error."""
+
+
+class DatasetDefinitionError(DomainError):
+    """A dataset definition is malformed or inconsistent."""
+
+
+class UnknownRegionError(DomainError):
+    """A region code is not in the region registry."""
+
+
+class UnknownClassificationError(DomainError):
+    """A classification level is not one of the known levels."""
+
+
+class ProvenanceError(DomainError):
+    """A provenance value is incomplete or malformed."""
+
+
+class DatasetNotFoundError(DomainError):
+    """No dataset with this id is registered."""
+
+
+class DatasetAlreadyRegisteredError(DomainError):
+    """A dataset with this id is registered already with a different definition."""
+
+
+class ChainIntegrityError(DomainError):
+    """A batch does not follow the head of its hash chain."""

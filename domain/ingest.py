@@ -1,0 +1,193 @@
+"""Ingest chains: every accepted or rejected record is stored in a batch event, and each batch
+carries the hash of the batch before it, one chain per dataset partition so workers never
+contend for a chain head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import DomainEvent
+
+from domain.batch_codec import decode_records, digest, encode_records
+from domain.errors import ChainIntegrityError
+from domain.provenance import Provenance
+from domain.record import NormalisedRecord
+from domain.rejection import RejectedRecord
+
+GENESIS_HASH = "0" * 64
+_CHAIN_NAMESPACE = uuid5(NAMESPACE_URL, "urn:baylink:ingest-chain")
+
+
+def chain_id_for(dataset_id: str, partition: int) -> UUID:
+    """Each (dataset, partition) pair has one chain with a stable id."""
+    return uuid5(_CHAIN_NAMESPACE, f"{dataset_id}/{partition}")
+
+
+class IngestChain:
+    """Namespace of the events recorded on an ingest chain."""
+
+    @dataclass(frozen=True)
+    class BatchRecorded(DomainEvent):
+        """One consumed message's worth of records: accepted ones encoded, rejections listed."""
+
+        dataset_id: str
+        partition: int
+        source: str
+        provenance: dict[str, Any]
+        records: bytes
+        record_count: int
+        rejections: list[list[Any]]
+        duplicate_count: int
+        accepted_total: int
+        rejected_total: int
+        records_digest: str
+        previous_hash: str
+        hash: str
+
+        def accepted(self) -> list[NormalisedRecord]:
+            return decode_records(self.records)
+
+        def rejected(self) -> list[RejectedRecord]:
+            return [RejectedRecord.from_row(row) for row in self.rejections]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """Where a chain stands: the last version, its hash and running totals."""
+
+    chain_id: UUID
+    version: int
+    hash: str
+    accepted_total: int
+    rejected_total: int
+
+    @classmethod
+    def genesis(cls, chain_id: UUID) -> ChainHead:
+        return cls(chain_id, 0, GENESIS_HASH, 0, 0)
+
+    @classmethod
+    def after(cls, event: IngestChain.BatchRecorded) -> ChainHead:
+        return cls(
+            event.originator_id,
+            event.originator_version,
+            event.hash,
+            event.accepted_total,
+            event.rejected_total,
+        )
+
+
+def batch_hash(
+    *,
+    previous_hash: str,
+    chain_id: UUID,
+    version: int,
+    dataset_id: str,
+    source: str,
+    provenance: dict[str, Any],
+    records_digest: str,
+    rejections: Sequence[Sequence[Any]],
+    duplicate_count: int,
+) -> str:
+    """The hash that links a batch to its predecessor; covers everything the batch says."""
+    body = json.dumps(
+        [
+            previous_hash,
+            chain_id.hex,
+            version,
+            dataset_id,
+            source,
+            provenance,
+            records_digest,
+            [list(row) for row in rejections],
+            duplicate_count,
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def next_batch(
+    head: ChainHead,
+    *,
+    dataset_id: str,
+    partition: int,
+    source: str,
+    provenance: Provenance,
+    accepted: list[NormalisedRecord],
+    rejected: Sequence[RejectedRecord],
+    duplicate_count: int = 0,
+) -> IngestChain.BatchRecorded:
+    """The batch event that follows ``head``, with its digest and chain hash computed."""
+    payload = encode_records(accepted)
+    records_digest = digest(payload)
+    rejections = [r.as_row() for r in rejected]
+    provenance_dict = provenance.as_dict()
+    version = head.version + 1
+    return IngestChain.BatchRecorded(
+        originator_id=head.chain_id,
+        originator_version=version,
+        timestamp=IngestChain.BatchRecorded.create_timestamp(),
+        dataset_id=dataset_id,
+        partition=partition,
+        source=source,
+        provenance=provenance_dict,
+        records=payload,
+        record_count=len(accepted),
+        rejections=rejections,
+        duplicate_count=duplicate_count,
+        accepted_total=head.accepted_total + len(accepted),
+        rejected_total=head.rejected_total + len(rejections),
+        records_digest=records_digest,
+        previous_hash=head.hash,
+        hash=batch_hash(
+            previous_hash=head.hash,
+            chain_id=head.chain_id,
+            version=version,
+            dataset_id=dataset_id,
+            source=source,
+            provenance=provenance_dict,
+            records_digest=records_digest,
+            rejections=rejections,
+            duplicate_count=duplicate_count,
+        ),
+    )
+
+
+def verify_chain(events: Iterable[IngestChain.BatchRecorded]) -> ChainHead | None:
+    """Recompute every digest and link of one chain, in version order; raise on the first break."""
+    head: ChainHead | None = None
+    for event in events:
+        expected_previous = GENESIS_HASH if head is None else head.hash
+        expected_version = 1 if head is None else head.version + 1
+        where = f"chain {event.originator_id} version {event.originator_version}"
+        if event.originator_version != expected_version:
+            raise ChainIntegrityError(f"{where}: expected version {expected_version}")
+        if event.previous_hash != expected_previous:
+            raise ChainIntegrityError(f"{where}: previous hash does not match the chain")
+        if digest(event.records) != event.records_digest:
+            raise ChainIntegrityError(f"{where}: records do not match their digest")
+        if len(decode_records(event.records)) != event.record_count:
+            raise ChainIntegrityError(f"{where}: record count does not match the records")
+        recomputed = batch_hash(
+            previous_hash=event.previous_hash,
+            chain_id=event.originator_id,
+            version=event.originator_version,
+            dataset_id=event.dataset_id,
+            source=event.source,
+            provenance=event.provenance,
+            records_digest=event.records_digest,
+            rejections=event.rejections,
+            duplicate_count=event.duplicate_count,
+        )
+        if recomputed != event.hash:
+            raise ChainIntegrityError(f"{where}: batch hash does not match its contents")
+        head = ChainHead.after(event)
+    return head

@@ -1,0 +1,270 @@
+"""Turning raw rows into accepted, normalised records, or rejections that say why.
+
+A normalised record is a list: ``[record_id, region, value_1, ..., value_n]`` with the values
+in the dataset's field order, timestamps as whole microseconds since the epoch (UTC) and
+coordinates in WGS-84.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+from domain.dataset import DatasetDefinition, FieldSpec, FieldType
+from domain.errors import DomainError
+from domain.geo import WGS84, CoordinateNormaliser, Wgs84Only
+from domain.region import RegionRegistry
+from domain.rejection import RejectedRecord, RejectionReason, excerpt_of
+
+SYSTEM_COLUMNS = ("record_id", "region")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_STRING_LENGTH = 65_536
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_KEY_SEPARATOR = "\x1f"
+
+NormalisedRecord = list[object]
+
+
+class RecordRejectedError(DomainError):
+    """Carries one reason a record is rejected; caught inside the validator."""
+
+    def __init__(self, reason: RejectionReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def to_micros(moment: datetime) -> int:
+    """Whole microseconds since the epoch; exact, unlike float seconds."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def record_id_for(dataset_id: str, key_values: Sequence[object]) -> str:
+    """The same observation (dataset and key values) always gets the same id."""
+    text = dataset_id + _KEY_SEPARATOR + _KEY_SEPARATOR.join(map(repr, key_values))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _check_string(spec: FieldSpec, value: object) -> object:
+    if not isinstance(value, str):
+        raise RecordRejectedError(
+            RejectionReason.WRONG_TYPE,
+            f"field {spec.name!r} must be text, got {type(value).__name__} {excerpt_of(value)}",
+        )
+    if len(value) > MAX_STRING_LENGTH:
+        raise RecordRejectedError(
+            RejectionReason.OUT_OF_RANGE,
+            f"field {spec.name!r} is {len(value)} characters long, over {MAX_STRING_LENGTH}",
+        )
+    return value
+
+
+def _check_range(spec: FieldSpec, value: float) -> None:
+    if spec.minimum is not None and value < spec.minimum:
+        raise RecordRejectedError(
+            RejectionReason.OUT_OF_RANGE,
+            f"field {spec.name!r} is {value}, below its minimum {spec.minimum}",
+        )
+    if spec.maximum is not None and value > spec.maximum:
+        raise RecordRejectedError(
+            RejectionReason.OUT_OF_RANGE,
+            f"field {spec.name!r} is {value}, above its maximum {spec.maximum}",
+        )
+
+
+def _check_int(spec: FieldSpec, value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise RecordRejectedError(
+                RejectionReason.WRONG_TYPE,
+                f"field {spec.name!r} must be a whole number, got {excerpt_of(value)}",
+            )
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise RecordRejectedError(
+            RejectionReason.OUT_OF_RANGE, f"field {spec.name!r} does not fit in 64 bits"
+        )
+    _check_range(spec, value)
+    return value
+
+
+def _check_float(spec: FieldSpec, value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        raise RecordRejectedError(
+            RejectionReason.WRONG_TYPE,
+            f"field {spec.name!r} must be a number, got {excerpt_of(value)}",
+        )
+    number = float(value)
+    if not math.isfinite(number):
+        raise RecordRejectedError(
+            RejectionReason.NOT_FINITE, f"field {spec.name!r} is {number}, not a finite number"
+        )
+    _check_range(spec, number)
+    return number
+
+
+def _check_bool(spec: FieldSpec, value: object) -> object:
+    if not isinstance(value, bool):
+        raise RecordRejectedError(
+            RejectionReason.WRONG_TYPE,
+            f"field {spec.name!r} must be true or false, got {excerpt_of(value)}",
+        )
+    return value
+
+
+def _check_timestamp(spec: FieldSpec, value: object) -> object:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise RecordRejectedError(
+                RejectionReason.WRONG_TYPE,
+                f"field {spec.name!r} is not an ISO 8601 time: {excerpt_of(value)}",
+            ) from None
+    if not isinstance(value, datetime):
+        raise RecordRejectedError(
+            RejectionReason.WRONG_TYPE,
+            f"field {spec.name!r} must be a time, got {excerpt_of(value)}",
+        )
+    if value.utcoffset() is None:
+        raise RecordRejectedError(
+            RejectionReason.NAIVE_TIMESTAMP,
+            f"field {spec.name!r} has no time zone: {value.isoformat()}",
+        )
+    return to_micros(value)
+
+
+_CHECKS: dict[FieldType, Callable[[FieldSpec, object], object]] = {
+    FieldType.STRING: _check_string,
+    FieldType.INT64: _check_int,
+    FieldType.FLOAT64: _check_float,
+    FieldType.BOOL: _check_bool,
+    FieldType.TIMESTAMP: _check_timestamp,
+}
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    """What became of one batch of rows: accepted records and rejections, in input order."""
+
+    accepted: list[NormalisedRecord]
+    rejected: list[RejectedRecord]
+
+
+@dataclass
+class RecordValidator:
+    """Validates and normalises rows against one dataset's schema."""
+
+    dataset: DatasetDefinition
+    regions: RegionRegistry
+    normaliser: CoordinateNormaliser = field(default_factory=Wgs84Only)
+    max_clock_skew: timedelta = timedelta(minutes=5)
+
+    def __post_init__(self) -> None:
+        self._fields = [(spec.name, spec, _CHECKS[spec.type]) for spec in self.dataset.fields]
+        self._known = {*self.dataset.field_names, "region"}
+        names = self.dataset.field_names
+        self._key_positions = [names.index(k) for k in self.dataset.key_fields]
+        self._time_position = names.index(self.dataset.time_field)
+        geometry = self.dataset.geometry
+        self._geo: tuple[int, int, str, tuple[float, float, float, float]] | None = None
+        if geometry is not None:
+            self._geo = (
+                names.index(geometry.lon),
+                names.index(geometry.lat),
+                geometry.crs,
+                self.normaliser.bounds(geometry.crs),
+            )
+
+    def validate(
+        self, rows: Sequence[object], default_region: str, now: datetime
+    ) -> ValidatedBatch:
+        """Check every row; one bad row never affects another."""
+        latest = to_micros(now + self.max_clock_skew)
+        accepted: list[NormalisedRecord] = []
+        rejected: list[RejectedRecord] = []
+        for index, row in enumerate(rows):
+            try:
+                accepted.append(self._normalise(row, default_region, latest))
+            except RecordRejectedError as problem:
+                rejected.append(
+                    RejectedRecord(index, problem.reason, problem.message, None, excerpt_of(row))
+                )
+        if self._geo is not None and self._geo[2] != WGS84 and accepted:
+            self._to_wgs84(accepted)
+        return ValidatedBatch(accepted, rejected)
+
+    def _normalise(self, row: object, default_region: str, latest: int) -> NormalisedRecord:
+        if not isinstance(row, Mapping):
+            raise RecordRejectedError(
+                RejectionReason.INVALID_RECORD,
+                f"a record must be a mapping of field names, got {type(row).__name__}",
+            )
+        if "__invalid__" in row:
+            raise RecordRejectedError(RejectionReason.INVALID_RECORD, str(row["__invalid__"]))
+        unknown = [name for name in row if name not in self._known]
+        if unknown:
+            raise RecordRejectedError(
+                RejectionReason.UNKNOWN_FIELD,
+                f"unknown fields {sorted(map(str, unknown))} for dataset {self.dataset.id!r}",
+            )
+        region = row.get("region", default_region)
+        if region not in self.regions:
+            raise RecordRejectedError(RejectionReason.UNKNOWN_REGION, f"unknown region {region!r}")
+        values: list[object] = []
+        for name, spec, check in self._fields:
+            value = row.get(name)
+            if value is None:
+                if spec.required:
+                    raise RecordRejectedError(
+                        RejectionReason.MISSING_FIELD, f"required field {name!r} is missing"
+                    )
+                values.append(None)
+            else:
+                values.append(check(spec, value))
+        moment = values[self._time_position]
+        if isinstance(moment, int) and moment > latest:
+            raise RecordRejectedError(
+                RejectionReason.FUTURE_TIMESTAMP,
+                f"{self.dataset.time_field} {from_micros(moment).isoformat()} is further in "
+                f"the future than the allowed clock skew of {self.max_clock_skew}",
+            )
+        if self._geo is not None:
+            self._check_area(values)
+        record_id = record_id_for(self.dataset.id, [values[i] for i in self._key_positions])
+        return [record_id, region, *values]
+
+    def _check_area(self, values: list[object]) -> None:
+        assert self._geo is not None
+        x_at, y_at, crs, (min_x, min_y, max_x, max_y) = self._geo
+        x, y = values[x_at], values[y_at]
+        if not (isinstance(x, float) and isinstance(y, float)):
+            return
+        if not (min_x <= x <= max_x and min_y <= y <= max_y):
+            raise RecordRejectedError(
+                RejectionReason.COORDINATES_OUT_OF_AREA,
+                f"point ({x}, {y}) lies outside the valid area of {crs} "
+                f"({min_x}, {min_y}, {max_x}, {max_y})",
+            )
+
+    def _to_wgs84(self, records: list[NormalisedRecord]) -> None:
+        assert self._geo is not None
+        x_at, y_at, crs, _ = self._geo
+        offset = len(SYSTEM_COLUMNS)
+        present = [r for r in records if r[offset + x_at] is not None]
+        xs = [cast(float, r[offset + x_at]) for r in present]
+        ys = [cast(float, r[offset + y_at]) for r in present]
+        lons, lats = self.normaliser.to_wgs84(crs, xs, ys)
+        for record, lon, lat in zip(present, lons, lats, strict=True):
+            record[offset + x_at] = lon
+            record[offset + y_at] = lat

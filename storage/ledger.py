@@ -1,0 +1,36 @@
+"""The eventsourcing applications that share one event store and one notification log."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import ProcessRecorder
+
+from storage.event_store import APPLICATION_NAME, environment_for
+from storage.recorders import PostgresLedgerRecorder, SQLiteLedgerRecorder
+
+LedgerRecorder = SQLiteLedgerRecorder | PostgresLedgerRecorder
+
+
+class LedgerApplication(Application[UUID]):
+    """Base of baylink's applications: one store, process recorder, msgpack state."""
+
+    name = APPLICATION_NAME
+    is_snapshotting_enabled = False
+
+    def __init__(self, event_store_url: str, **extra_env: Any) -> None:
+        super().__init__(env={**environment_for(event_store_url), **extra_env})
+        self.event_store_url = event_store_url
+
+    def construct_recorder(self) -> ProcessRecorder:
+        return self.factory.process_recorder()
+
+    @property
+    def ledger(self) -> LedgerRecorder:
+        return cast(LedgerRecorder, self.recorder)
+
+    def position(self) -> int:
+        """The newest notification id in the store (0 when empty)."""
+        return self.recorder.max_notification_id() or 0

@@ -1,0 +1,126 @@
+"""Process recorders that also keep the record index, in the same transaction as the events.
+
+The index maps each accepted record id to the batch event that holds it. It makes ingestion
+idempotent across re-sent files (a record id is stored once) and lets a record be found by id.
+Rows are passed to ``insert_events`` as the keyword ``record_index``: a list of
+``(record_id_hex, originator_id, originator_version)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+RecordIndexRow = tuple[str, UUID, int]
+_LOOKUP_CHUNK = 5_000
+
+
+class SQLiteLedgerRecorder(SQLiteProcessRecorder):
+    """SQLite process recorder with the record index."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS baylink_records ("
+            "record_id BLOB PRIMARY KEY, originator_id TEXT NOT NULL, "
+            "originator_version INTEGER NOT NULL) WITHOUT ROWID",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        returning = super()._insert_events(c, stored_events, **kwargs)
+        rows: list[RecordIndexRow] = kwargs.get("record_index") or []
+        if rows:
+            c.executemany(
+                "INSERT INTO baylink_records VALUES (?, ?, ?)",
+                [(bytes.fromhex(rid), oid.hex, version) for rid, oid, version in rows],
+            )
+        return returning
+
+    def existing_record_ids(self, record_ids: Iterable[str]) -> set[str]:
+        """Those of the given ids that are stored already."""
+        found: set[str] = set()
+        ids = [bytes.fromhex(r) for r in record_ids]
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(ids), _LOOKUP_CHUNK):
+                chunk = ids[start : start + _LOOKUP_CHUNK]
+                placeholders = ",".join("?" * len(chunk))
+                c.execute(
+                    f"SELECT record_id FROM baylink_records WHERE record_id IN ({placeholders})",  # noqa: S608 - placeholders only
+                    chunk,
+                )
+                found.update(bytes(row[0]).hex() for row in c.fetchall())
+        return found
+
+    def locate_record(self, record_id: str) -> tuple[UUID, int] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT originator_id, originator_version FROM baylink_records WHERE record_id = ?",
+                [bytes.fromhex(record_id)],
+            )
+            row = c.fetchone()
+        return None if row is None else (UUID(row[0]), int(row[1]))
+
+
+class PostgresLedgerRecorder(PostgresProcessRecorder):
+    """PostgreSQL process recorder with the record index."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.records_table_name = self.events_table_name.removesuffix("_events") + "_records"
+        self.check_identifier_length(self.records_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.{1} (record_id bytea PRIMARY KEY, "
+                "originator_id uuid NOT NULL, originator_version bigint NOT NULL)"
+            ).format(Identifier(self.datastore.schema), Identifier(self.records_table_name))
+        )
+
+    def _records_table(self) -> Composed:
+        return SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.records_table_name)
+        )
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        rows: list[RecordIndexRow] = kwargs.get("record_index") or []
+        if rows:
+            curs.executemany(
+                SQL("INSERT INTO {0} VALUES (%s, %s, %s)").format(self._records_table()),
+                [(bytes.fromhex(rid), oid, version) for rid, oid, version in rows],
+            )
+
+    def existing_record_ids(self, record_ids: Iterable[str]) -> set[str]:
+        ids = [bytes.fromhex(r) for r in record_ids]
+        if not ids:
+            return set()
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT record_id FROM {0} WHERE record_id = ANY(%s)").format(
+                    self._records_table()
+                ),
+                [ids],
+            )
+            return {bytes(row["record_id"]).hex() for row in curs.fetchall()}
+
+    def locate_record(self, record_id: str) -> tuple[UUID, int] | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT originator_id, originator_version FROM {0} WHERE record_id = %s"
+                ).format(self._records_table()),
+                [bytes.fromhex(record_id)],
+            )
+            row = curs.fetchone()
+        return None if row is None else (row["originator_id"], int(row["originator_version"]))

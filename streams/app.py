@@ -1,0 +1,84 @@
+"""The Faust application factory and the thin ingest agent.
+
+Nothing here runs at import time: ``create_app`` builds the app for given settings, topics
+and processor. The agent decodes nothing itself; it hands each message to the processor
+and retries only when the store is unreachable (never for bad input, which is stored as
+a rejection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, cast
+
+import faust
+
+from streams.processor import IngestProcessor
+from streams.settings import StreamsSettings
+
+log = logging.getLogger("baylink.streams.app")
+
+_RETRY_FIRST, _RETRY_MAX = 0.2, 10.0
+
+
+def create_app(
+    settings: StreamsSettings, topics: Sequence[str], processor: IngestProcessor
+) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        processing_guarantee="at_least_once",
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_seconds,
+        topic_allow_declare=False,
+        producer_acks=-1,
+        stream_wait_empty=False,
+        loghandlers=[],
+    )
+    topic = app.topic(*topics, key_type=bytes, value_type=bytes, value_serializer="raw")
+
+    @app.agent(topic, concurrency=1, name="baylink.ingest")
+    async def ingest(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            await _process_until_stored(processor, message)
+
+    async def on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Positions are re-read from the store: it, not Kafka's offset, says where to resume.
+        processor.forget()
+
+    app.on_partitions_revoked.connect(cast(Any, on_rebalance))
+    app.on_partitions_assigned.connect(cast(Any, on_rebalance))
+
+    return app
+
+
+async def _process_until_stored(processor: IngestProcessor, message: Any) -> None:
+    delay = _RETRY_FIRST
+    while True:
+        try:
+            await asyncio.to_thread(
+                processor.process,
+                message.topic,
+                message.partition,
+                message.offset,
+                message.value,
+                message.headers,
+            )
+            return
+        except Exception as error:  # the store is down or busy: wait, never skip the message
+            log.error(
+                "could not store %s[%s]@%s, retrying in %.1fs: %s",
+                message.topic,
+                message.partition,
+                message.offset,
+                delay,
+                error,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)

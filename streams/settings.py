@@ -1,0 +1,30 @@
+"""How the streaming layer reaches Kafka; read from BAYLINK_STREAMS_* variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StreamsSettings(BaseSettings):
+    """Broker bootstrap address, consumer group and batch sizes."""
+
+    model_config = SettingsConfigDict(env_prefix="BAYLINK_STREAMS_", extra="ignore")
+
+    broker: str = "127.0.0.1:9092"
+    app_id: str = "baylink"
+    batch_size: int = Field(default=1000, ge=1, le=50_000)
+    catalog_poll_seconds: float = Field(default=2.0, gt=0)
+    commit_interval_seconds: float = Field(default=1.0, gt=0)
+
+    @property
+    def broker_url(self) -> str:
+        """Faust wants kafka:// URLs; a bare host:port list is accepted too."""
+        hosts = [h.strip().removeprefix("kafka://") for h in self.broker.split(",") if h.strip()]
+        return ";".join(f"kafka://{h}" for h in hosts)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(
+            h.strip().removeprefix("kafka://") for h in self.broker.split(",") if h.strip()
+        )

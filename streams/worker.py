@@ -1,0 +1,80 @@
+"""Running the ingest worker: one Faust worker over every registered dataset's topic.
+
+Faust cannot subscribe to topics added after it starts (its pattern subscription does not
+work), so the worker watches the catalog and, when a dataset is added, stops cleanly and
+starts again over the new topic list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import faust
+
+from domain.region import RegionRegistry
+from storage.catalog import Catalog
+from storage.ingestion import IngestLedger
+from storage.settings import StorageSettings
+from streams.app import create_app
+from streams.processor import IngestProcessor
+from streams.settings import StreamsSettings
+
+log = logging.getLogger("baylink.streams.worker")
+
+
+def _topics(catalog: Catalog) -> list[str]:
+    return sorted(d.ingest_topic for d in catalog.list())
+
+
+def wait_for_datasets(catalog: Catalog, poll_seconds: float) -> list[str]:
+    """Block until at least one dataset is registered; a worker with no topic has no work."""
+    announced = False
+    while True:
+        topics = _topics(catalog)
+        if topics:
+            return topics
+        if not announced:
+            log.info("no dataset is registered yet; waiting for one")
+            announced = True
+        time.sleep(poll_seconds)
+
+
+def run_worker(streams: StreamsSettings, storage: StorageSettings) -> bool:
+    """Run until signalled (returns False) or until the catalog changes (returns True)."""
+    catalog = Catalog(storage.event_store_url)
+    ledger = IngestLedger(storage.event_store_url)
+    topics = wait_for_datasets(catalog, streams.catalog_poll_seconds)
+    processor = IngestProcessor(ledger, catalog, RegionRegistry.default())
+    app = create_app(streams, topics, processor)
+    catalog_changed = False
+
+    @app.timer(interval=streams.catalog_poll_seconds)  # type: ignore[untyped-decorator]
+    async def watch_catalog() -> None:
+        nonlocal catalog_changed
+        current = await asyncio.to_thread(_topics, catalog)
+        if current != topics and not catalog_changed:
+            log.info("catalog changed (%d topics now); restarting the consumer", len(current))
+            catalog_changed = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    log.info("ingest worker consuming %d topics from %s", len(topics), streams.bootstrap_servers)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, override_logging=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        pass
+    finally:
+        ledger.close()
+        catalog.close()
+    return catalog_changed
+
+
+def run_forever(streams: StreamsSettings, storage: StorageSettings, **_: Any) -> None:
+    """The worker command: restart the consumer whenever the catalog gains a dataset."""
+    while run_worker(streams, storage):
+        asyncio.set_event_loop(asyncio.new_event_loop())
