@@ -37,6 +37,9 @@ def create_app(
         broker_commit_interval=settings.commit_interval_seconds,
         topic_allow_declare=False,
         producer_acks=-1,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=settings.session_timeout_seconds / 4,
+        broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         stream_wait_empty=False,
         loghandlers=[],
     )

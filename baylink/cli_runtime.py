@@ -1,0 +1,227 @@
+"""`baylink up` (broker, worker and API together) and `baylink api` (the HTTP API alone)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from baylink.runtime.broker import MEMORY_STORAGE, TansuBroker
+from baylink.runtime.errors import (
+    AlreadyRunningError,
+    RuntimeFailureError,
+    RuntimeStateCorruptError,
+    RuntimeStateNotFoundError,
+)
+from baylink.runtime.ports import LOOPBACK, ensure_port_free
+from baylink.runtime.state import DATA_DIR_ENV, RuntimeState, resolve_data_dir, state_path
+from baylink.runtime.supervisor import ChildSpec, Supervisor
+
+logger = logging.getLogger(__name__)
+
+BROKER_ENV = "BAYLINK_STREAMS_BROKER"
+EVENT_STORE_ENV = "BAYLINK_STORAGE_EVENT_STORE_URL"
+OBJECT_STORE_ENV = "BAYLINK_STORAGE_OBJECT_STORE_URL"
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar=DATA_DIR_ENV,
+        help="Where events, objects, logs and runtime.json live. [default: ./var/baylink]",
+        show_default=False,
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the runtime commands to the `baylink` command line."""
+    app.command("up")(up)
+    app.command("api")(serve_api)
+
+
+def up(
+    *,
+    data_dir: DataDirOption = None,
+    api_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API.")] = 8000,
+    api_host: Annotated[str, typer.Option(help="Address the API listens on.")] = LOOPBACK,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            metavar="BOOTSTRAP",
+            help="Use this external Kafka cluster instead of starting the embedded broker.",
+        ),
+    ] = None,
+    broker_storage: Annotated[
+        str, typer.Option(metavar="URL", help="Storage of the embedded broker: memory:// or s3://.")
+    ] = MEMORY_STORAGE,
+    event_store: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="sqlite:///PATH or postgresql://... [default: sqlite in the data dir]",
+            show_default=False,
+        ),
+    ] = None,
+    object_store: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="file://DIR or s3://... [default: objects/ in the data dir]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run broker, worker and API together until Ctrl-C or SIGTERM."""
+    _show_runtime_logs()
+    data_dir = resolve_data_dir(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _refuse_if_already_running(data_dir)
+    # Checked before anything starts, so a taken port costs nothing to clean up.
+    ensure_port_free(api_host, api_port)
+    log_dir = data_dir / "logs"
+    event_store_url = event_store or f"sqlite:///{data_dir / 'events.sqlite'}"
+    object_store_url = object_store or (data_dir / "objects").as_uri()
+    api_url = f"http://{api_host}:{api_port}"
+
+    embedded = None if broker else TansuBroker(log_dir, storage_url=broker_storage)
+    supervisor: Supervisor | None = None
+    try:
+        if embedded is not None:
+            embedded.start()
+        bootstrap = embedded.bootstrap if embedded is not None else str(broker)
+        env = {
+            BROKER_ENV: bootstrap,
+            EVENT_STORE_ENV: event_store_url,
+            OBJECT_STORE_ENV: object_store_url,
+            DATA_DIR_ENV: str(data_dir),
+        }
+        specs = _child_specs(env, api_host, api_port, log_dir)
+        pids = {"supervisor": os.getpid()}
+        if embedded is not None and embedded.pid is not None:
+            pids["broker"] = embedded.pid
+        state = RuntimeState(bootstrap, event_store_url, object_store_url, api_url, pids)
+
+        def publish_pid(name: str, pid: int) -> None:
+            # Restarted children get new pids; runtime.json must keep naming the live ones.
+            nonlocal state
+            state = dataclasses.replace(state, pids=state.pids | {name: pid})
+            state.write(data_dir)
+
+        supervisor = Supervisor(specs, on_start=publish_pid)
+        supervisor.start()
+        _print_summary(
+            data_dir,
+            state,
+            supervisor.pids,
+            log_dir,
+            embedded_storage=(broker_storage if embedded else None),
+        )
+        exit_code = supervisor.run()
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        if embedded is not None:
+            embedded.stop()
+        RuntimeState.remove(data_dir)
+    typer.echo("baylink up: stopped")
+    raise typer.Exit(exit_code)
+
+
+def serve_api(
+    *,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on. [env: BAYLINK_API_HOST; default: 127.0.0.1]"),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port. [env: BAYLINK_API_PORT; default: 8000]"),
+    ] = None,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    try:
+        settings = ApiSettings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise RuntimeFailureError(
+            f"invalid API setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from None
+    # Options win over the environment; typer has already validated them.
+    overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
+    settings = settings.model_copy(update=overrides)
+    ensure_port_free(settings.host, settings.port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def _child_specs(
+    env: dict[str, str], api_host: str, api_port: int, log_dir: Path
+) -> list[ChildSpec]:
+    baylink = [sys.executable, "-m", "baylink"]
+    api_argv = [*baylink, "api", "--host", api_host, "--port", str(api_port)]
+    return [
+        ChildSpec("worker", [*baylink, "worker"], env, log_path=log_dir / "worker.log"),
+        ChildSpec("api", api_argv, env, log_path=log_dir / "api.log"),
+    ]
+
+
+def _print_summary(
+    data_dir: Path,
+    state: RuntimeState,
+    pids: dict[str, int],
+    log_dir: Path,
+    embedded_storage: str | None,
+) -> None:
+    broker_kind = f"embedded Tansu, {embedded_storage}" if embedded_storage else "external"
+    typer.echo(f"baylink up: data dir {data_dir}")
+    typer.echo(f"  broker        {state.broker_bootstrap}  ({broker_kind})")
+    typer.echo(f"  event store   {state.event_store_url}")
+    typer.echo(f"  object store  {state.object_store_url}")
+    typer.echo(f"  worker        pid {pids.get('worker')}  (log {log_dir / 'worker.log'})")
+    typer.echo(
+        f"  api           {state.api_url}  (pid {pids.get('api')}, log {log_dir / 'api.log'})"
+    )
+    typer.echo(f"  state         {state_path(data_dir)}")
+    typer.echo("Press Ctrl-C to stop.")
+
+
+def _refuse_if_already_running(data_dir: Path) -> None:
+    try:
+        state = RuntimeState.read(data_dir)
+    except RuntimeStateNotFoundError:
+        return
+    except RuntimeStateCorruptError as error:
+        logger.warning("ignoring unreadable runtime state: %s", error)
+        return
+    pid = state.pids.get("supervisor")
+    if pid is not None and pid != os.getpid() and _is_alive(pid):
+        raise AlreadyRunningError(
+            f"baylink is already running from {data_dir} (pid {pid}); stop it first"
+        )
+    # A state file whose owner is gone is left over from a crash; it is simply replaced.
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _show_runtime_logs() -> None:
+    # Restarts and give-ups of children must be visible on the terminal of `baylink up`.
+    logging.basicConfig(level=logging.INFO, format="baylink: %(message)s")

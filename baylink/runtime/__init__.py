@@ -1,0 +1,1 @@
+"""The embedded runtime: a Kafka-protocol broker, supervised worker and API processes."""
