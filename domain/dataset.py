@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -178,7 +179,13 @@ def _parse_number(value: Any, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DatasetDefinitionError(f"{where}: expected a number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise DatasetDefinitionError(f"{where}: {value!r} does not fit in a float") from None
+    if not math.isfinite(number):
+        raise DatasetDefinitionError(f"{where}: expected a finite number, got {value!r}")
+    return number
 
 
 def _parse_field(raw: Any, index: int, always_required: set[str]) -> FieldSpec:

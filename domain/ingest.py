@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -21,6 +22,8 @@ from domain.record import NormalisedRecord
 from domain.rejection import RejectedRecord
 
 GENESIS_HASH = "0" * 64
+# Bumped whenever what the batch hash covers changes, so old chains stay verifiable.
+HASH_FORMAT = 1
 _CHAIN_NAMESPACE = uuid5(NAMESPACE_URL, "urn:baylink:ingest-chain")
 
 
@@ -87,25 +90,34 @@ def batch_hash(
     previous_hash: str,
     chain_id: UUID,
     version: int,
+    recorded_at: datetime,
     dataset_id: str,
+    partition: int,
     source: str,
     provenance: dict[str, Any],
     records_digest: str,
     rejections: Sequence[Sequence[Any]],
     duplicate_count: int,
+    accepted_total: int,
+    rejected_total: int,
 ) -> str:
     """The hash that links a batch to its predecessor; covers everything the batch says."""
     body = json.dumps(
         [
+            HASH_FORMAT,
             previous_hash,
             chain_id.hex,
             version,
+            recorded_at.astimezone(UTC).isoformat(),
             dataset_id,
+            partition,
             source,
             provenance,
             records_digest,
             [list(row) for row in rejections],
             duplicate_count,
+            accepted_total,
+            rejected_total,
         ],
         sort_keys=True,
         separators=(",", ":"),
@@ -131,10 +143,13 @@ def next_batch(
     rejections = [r.as_row() for r in rejected]
     provenance_dict = provenance.as_dict()
     version = head.version + 1
+    recorded_at = IngestChain.BatchRecorded.create_timestamp()
+    accepted_total = head.accepted_total + len(accepted)
+    rejected_total = head.rejected_total + len(rejections)
     return IngestChain.BatchRecorded(
         originator_id=head.chain_id,
         originator_version=version,
-        timestamp=IngestChain.BatchRecorded.create_timestamp(),
+        timestamp=recorded_at,
         dataset_id=dataset_id,
         partition=partition,
         source=source,
@@ -143,21 +158,44 @@ def next_batch(
         record_count=len(accepted),
         rejections=rejections,
         duplicate_count=duplicate_count,
-        accepted_total=head.accepted_total + len(accepted),
-        rejected_total=head.rejected_total + len(rejections),
+        accepted_total=accepted_total,
+        rejected_total=rejected_total,
         records_digest=records_digest,
         previous_hash=head.hash,
         hash=batch_hash(
             previous_hash=head.hash,
             chain_id=head.chain_id,
             version=version,
+            recorded_at=recorded_at,
             dataset_id=dataset_id,
+            partition=partition,
             source=source,
             provenance=provenance_dict,
             records_digest=records_digest,
             rejections=rejections,
             duplicate_count=duplicate_count,
+            accepted_total=accepted_total,
+            rejected_total=rejected_total,
         ),
+    )
+
+
+def hash_of(event: IngestChain.BatchRecorded) -> str:
+    """Recompute a stored batch's hash from what it says."""
+    return batch_hash(
+        previous_hash=event.previous_hash,
+        chain_id=event.originator_id,
+        version=event.originator_version,
+        recorded_at=event.timestamp,
+        dataset_id=event.dataset_id,
+        partition=event.partition,
+        source=event.source,
+        provenance=event.provenance,
+        records_digest=event.records_digest,
+        rejections=event.rejections,
+        duplicate_count=event.duplicate_count,
+        accepted_total=event.accepted_total,
+        rejected_total=event.rejected_total,
     )
 
 
@@ -165,29 +203,27 @@ def verify_chain(events: Iterable[IngestChain.BatchRecorded]) -> ChainHead | Non
     """Recompute every digest and link of one chain, in version order; raise on the first break."""
     head: ChainHead | None = None
     for event in events:
-        expected_previous = GENESIS_HASH if head is None else head.hash
-        expected_version = 1 if head is None else head.version + 1
+        previous = head or ChainHead.genesis(event.originator_id)
         where = f"chain {event.originator_id} version {event.originator_version}"
-        if event.originator_version != expected_version:
-            raise ChainIntegrityError(f"{where}: expected version {expected_version}")
-        if event.previous_hash != expected_previous:
+        if event.originator_version != previous.version + 1:
+            raise ChainIntegrityError(f"{where}: expected version {previous.version + 1}")
+        if event.originator_id != chain_id_for(event.dataset_id, event.partition):
+            raise ChainIntegrityError(f"{where}: chain id does not match dataset and partition")
+        if event.previous_hash != previous.hash:
             raise ChainIntegrityError(f"{where}: previous hash does not match the chain")
+        if hash_of(event) != event.hash:
+            raise ChainIntegrityError(f"{where}: batch hash does not match its contents")
         if digest(event.records) != event.records_digest:
             raise ChainIntegrityError(f"{where}: records do not match their digest")
-        if len(decode_records(event.records)) != event.record_count:
+        try:
+            count = len(decode_records(event.records))
+        except ValueError as error:  # msgspec.DecodeError is a ValueError
+            raise ChainIntegrityError(f"{where}: records cannot be decoded: {error}") from None
+        if count != event.record_count:
             raise ChainIntegrityError(f"{where}: record count does not match the records")
-        recomputed = batch_hash(
-            previous_hash=event.previous_hash,
-            chain_id=event.originator_id,
-            version=event.originator_version,
-            dataset_id=event.dataset_id,
-            source=event.source,
-            provenance=event.provenance,
-            records_digest=event.records_digest,
-            rejections=event.rejections,
-            duplicate_count=event.duplicate_count,
-        )
-        if recomputed != event.hash:
-            raise ChainIntegrityError(f"{where}: batch hash does not match its contents")
+        if event.accepted_total != previous.accepted_total + event.record_count:
+            raise ChainIntegrityError(f"{where}: accepted total does not add up")
+        if event.rejected_total != previous.rejected_total + len(event.rejections):
+            raise ChainIntegrityError(f"{where}: rejected total does not add up")
         head = ChainHead.after(event)
     return head

@@ -71,7 +71,7 @@ class RegionRegistry:
             raise UnknownRegionError(f"unknown region {code!r}") from None
 
     def __contains__(self, code: object) -> bool:
-        return code in self.regions
+        return isinstance(code, str) and code in self.regions
 
     def __iter__(self) -> Iterator[Region]:
         return iter(self.regions.values())

@@ -55,5 +55,8 @@ class RejectedRecord:
 
 def excerpt_of(value: object, limit: int = 200) -> str:
     """A short printable excerpt of a bad value, so a rejection shows what arrived."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # e.g. an integer with more digits than Python will print
+        text = f"<{type(value).__name__} too large to show>"
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import faust
 
+from streams import faults
 from streams.processor import IngestProcessor
 from streams.settings import StreamsSettings
 
@@ -73,6 +74,8 @@ async def _process_until_stored(processor: IngestProcessor, message: Any) -> Non
                 message.value,
                 message.headers,
             )
+            # Stored, but Kafka's offset is not yet committed: a crash here means redelivery.
+            faults.reached(faults.AFTER_STORE_COMMIT)
             return
         except Exception as error:  # the store is down or busy: wait, never skip the message
             log.error(

@@ -24,7 +24,7 @@ from domain.rejection import RejectedRecord, RejectionReason, excerpt_of
 from storage.catalog import Catalog
 from storage.errors import BatchConflictError
 from storage.ingestion import IngestLedger
-from streams import wire
+from streams import faults, wire
 from streams.errors import WireError
 from streams.topics import dataset_of_ingest_topic
 
@@ -134,6 +134,7 @@ class IngestProcessor:
             rejected=rejected,
             duplicate_count=duplicates,
         )
+        faults.reached(faults.BEFORE_STORE_COMMIT)
         notification_id = self.ledger.record(
             event,
             topic=topic,

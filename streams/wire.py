@@ -32,7 +32,7 @@ H_WIRE_VERSION = "baylink-wire-version"
 H_TRACEPARENT = "traceparent"
 
 _encoder = msgspec.msgpack.Encoder()
-_rows_decoder = msgspec.msgpack.Decoder(list[Any])
+_any_decoder = msgspec.msgpack.Decoder()
 _rejection_decoder = msgspec.msgpack.Decoder(dict[str, Any])
 
 Headers = list[tuple[str, bytes]]
@@ -140,12 +140,14 @@ def decode(
     if kind != KIND_RECORDS:
         raise WireError(RejectionReason.MALFORMED_BATCH, f"unknown message kind {kind!r}")
     try:
-        rows = _rows_decoder.decode(value)
+        rows = _any_decoder.decode(value)
     except msgspec.DecodeError as error:
-        reason = (
-            RejectionReason.BAD_ENCODING
-            if "utf-8" in str(error).lower()
-            else RejectionReason.MALFORMED_BATCH
+        raise WireError(
+            RejectionReason.BAD_ENCODING, f"batch is not valid msgpack: {error}"
+        ) from None
+    if not isinstance(rows, list):
+        raise WireError(
+            RejectionReason.MALFORMED_BATCH,
+            f"batch must be an array of records, got a {type(rows).__name__}",
         )
-        raise WireError(reason, f"batch is not a msgpack array of records: {error}") from None
     return WireBatch(kind, dataset_id, provenance, rows, traceparent)

@@ -1,0 +1,64 @@
+"""One running worker per event-store backend, shared by the ingest tests of a module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from domain.dataset import DatasetDefinition
+from storage.catalog import Catalog
+from storage.ingestion import IngestLedger
+from tests.support.platform import PlatformEnv, WorkerProcess, dataset_file, unique_suffix
+from tests.support.services import PostgresUnavailableError, create_database, drop_database
+
+
+@dataclass
+class RunningPlatform:
+    """A worker consuming two datasets' topics, with handles on its store."""
+
+    env: PlatformEnv
+    worker: WorkerProcess
+    readings: DatasetDefinition
+    readings_file: Path
+    ledger: IngestLedger
+    catalog: Catalog
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def event_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'events.sqlite'}"
+        return
+    try:
+        name = create_database()
+    except PostgresUnavailableError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def platform(
+    tansu_broker: str, event_store_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningPlatform]:
+    workdir = tmp_path_factory.mktemp("platform")
+    env = PlatformEnv(tansu_broker, event_store_url, f"baylink-test-{unique_suffix()}", workdir)
+    readings_file = dataset_file(workdir, unique_suffix())
+    env.cli("dataset", "register", str(readings_file))
+    catalog = Catalog(event_store_url)
+    ledger = IngestLedger(event_store_url)
+    readings = catalog.list()[0]
+    worker = WorkerProcess(env).start()
+    try:
+        yield RunningPlatform(env, worker, readings, readings_file, ledger, catalog)
+    finally:
+        worker.stop()
+        ledger.close()
+        catalog.close()

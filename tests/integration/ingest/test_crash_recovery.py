@@ -1,0 +1,119 @@
+"""SIGKILL the worker (and once the broker) while 100,000 records flow: nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import pytest
+
+from domain.dataset import DatasetDefinition
+from domain.provenance import Provenance
+from storage.catalog import Catalog
+from storage.ingestion import IngestLedger
+from streams import faults, wire
+from streams.publisher import PublishReport, make_producer, publish_rows
+from tests.support.platform import (
+    PlatformEnv,
+    WorkerProcess,
+    audit_store,
+    dataset_file,
+    reading_rows,
+    unique_suffix,
+    wait_until,
+)
+from tests.support.services import TansuOnS3Factory
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WAVES = 10
+WAVE_SIZE = 10_000
+BATCH_SIZE = 200
+
+
+def _provenance(wave: int) -> Provenance:
+    return Provenance(
+        source_uri=f"file:///crash-test/wave-{wave}.csv",
+        received_at=reading_rows(1)[0]["observed_at"],
+        payload_sha256=f"{wave:064x}",
+        connector="test",
+        connector_version="1",
+        region="gd-shenzhen",
+        wire_schema_version=wire.WIRE_SCHEMA_VERSION,
+    )
+
+
+async def _publish_wave(bootstrap: str, dataset: DatasetDefinition, wave: int) -> PublishReport:
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        rows = reading_rows(WAVE_SIZE, prefix=f"w{wave}-")
+        return await publish_rows(producer, dataset, rows, _provenance(wave), batch_size=BATCH_SIZE)
+    finally:
+        await producer.stop()
+
+
+def _stored_all(ledger: IngestLedger, topic: str, targets: dict[int, int]) -> bool:
+    return all(
+        (ledger.resume_offset(topic, partition) or -1) >= offset
+        for partition, offset in targets.items()
+    )
+
+
+def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothing(
+    tansu_on_s3: TansuOnS3Factory, tmp_path: Path
+) -> None:
+    rng = random.Random(20261127)
+    broker = tansu_on_s3()
+    env = PlatformEnv(
+        broker.bootstrap, f"sqlite:///{tmp_path / 'events.sqlite'}", "baylink-crash", tmp_path
+    )
+    env.cli("dataset", "register", str(dataset_file(tmp_path, unique_suffix())))
+    catalog = Catalog(env.event_store_url)
+    ledger = IngestLedger(env.event_store_url)
+    dataset = catalog.list()[0]
+    worker = WorkerProcess(env).start()
+    targets: dict[int, int] = {}
+    kills_mid_wave = 0
+    named = {3: f"{faults.BEFORE_STORE_COMMIT}:5", 6: f"{faults.AFTER_STORE_COMMIT}:5"}
+    try:
+        for wave in range(WAVES):
+            if wave in named:
+                worker.stop()
+                worker.start(**{faults.ENV: named[wave]})
+            position = ledger.position()
+            report = asyncio.run(_publish_wave(broker.bootstrap, dataset, wave))
+            for partition, offset in report.last_offsets().items():
+                targets[partition] = max(offset, targets.get(partition, -1))
+            if wave in named:
+                # The worker kills itself at the named point; then it is started again.
+                assert worker.wait_exit(timeout=180) is not None, worker.log_tail()
+                worker.start()
+            else:
+                wait_until(lambda p=position: ledger.position() > p, 180, 0.01, "progress")
+                random_moment = rng.uniform(0, 0.15)
+                asyncio.run(asyncio.sleep(random_moment))
+                kills_mid_wave += not _stored_all(ledger, dataset.ingest_topic, targets)
+                worker.kill()
+                if wave == WAVES // 2:
+                    broker.kill()
+                    broker.start()
+                worker.start()
+        wait_until(
+            lambda: _stored_all(ledger, dataset.ingest_topic, targets),
+            timeout=300,
+            what=f"every published message to be stored\n{worker.log_tail()}",
+        )
+        audit = audit_store(ledger, dataset)
+    finally:
+        worker.stop()
+        ledger.close()
+        catalog.close()
+
+    assert worker.starts == WAVES + 1 + len(named)
+    assert kills_mid_wave >= 4, "too few kills landed while records were still flowing"
+    assert audit.accepted_records == WAVES * WAVE_SIZE
+    assert audit.distinct_record_ids == WAVES * WAVE_SIZE
+    assert audit.duplicates == 0
+    assert audit.rejected == 0
