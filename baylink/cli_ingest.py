@@ -103,7 +103,7 @@ def ingest(
         raise BaylinkCliError(f"unknown format {chosen!r}; expected one of {', '.join(FORMATS)}")
     context = resolve_context(data_dir, broker, event_store, need_broker=True)
     catalog = Catalog(context.storage.event_store_url)
-    ledger = IngestLedger(context.storage.event_store_url)
+    ledger = IngestLedger(context.storage.event_store_url, context.streams.broker_epoch)
     try:
         try:
             definition = catalog.get(dataset)

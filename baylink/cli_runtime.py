@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from baylink.runtime.supervisor import ChildSpec, Supervisor
 logger = logging.getLogger(__name__)
 
 BROKER_ENV = "BAYLINK_STREAMS_BROKER"
+EPOCH_ENV = "BAYLINK_STREAMS_BROKER_EPOCH"
 EVENT_STORE_ENV = "BAYLINK_STORAGE_EVENT_STORE_URL"
 OBJECT_STORE_ENV = "BAYLINK_STORAGE_OBJECT_STORE_URL"
 
@@ -95,8 +97,11 @@ def up(
         if embedded is not None:
             embedded.start()
         bootstrap = embedded.bootstrap if embedded is not None else str(broker)
+        # A memory broker forgets its topics: positions from an earlier run must not count.
+        epoch = uuid.uuid4().hex[:12] if embedded and broker_storage.startswith("memory") else ""
         env = {
             BROKER_ENV: bootstrap,
+            EPOCH_ENV: epoch,
             EVENT_STORE_ENV: event_store_url,
             OBJECT_STORE_ENV: object_store_url,
             DATA_DIR_ENV: str(data_dir),
@@ -105,7 +110,9 @@ def up(
         pids = {"supervisor": os.getpid()}
         if embedded is not None and embedded.pid is not None:
             pids["broker"] = embedded.pid
-        state = RuntimeState(bootstrap, event_store_url, object_store_url, api_url, pids)
+        state = RuntimeState(
+            bootstrap, event_store_url, object_store_url, api_url, broker_epoch=epoch, pids=pids
+        )
 
         def publish_pid(name: str, pid: int) -> None:
             # Restarted children get new pids; runtime.json must keep naming the live ones.

@@ -48,6 +48,9 @@ def resolve_context(
         or (state.event_store_url if state else None)
         or f"sqlite:///{directory / 'events.sqlite'}"
     )
-    streams = StreamsSettings(broker=broker) if broker else StreamsSettings()
+    epoch = os.environ.get("BAYLINK_STREAMS_BROKER_EPOCH") or (state.broker_epoch if state else "")
+    streams = StreamsSettings(broker_epoch=epoch)
+    if broker:
+        streams = streams.model_copy(update={"broker": broker})
     storage = StorageSettings(event_store_url=event_store)
     return PlatformContext(directory, streams, storage, has_broker=bool(broker))

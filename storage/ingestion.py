@@ -22,13 +22,22 @@ class DatasetTotals:
     rejected: int
 
 
-def tracking_name(topic: str, partition: int) -> str:
-    """A Kafka position's application name in the tracking table."""
-    return f"{topic}:{partition}"
+def tracking_name(topic: str, partition: int, broker_epoch: str = "") -> str:
+    """A Kafka position's application name in the tracking table.
+
+    A broker that forgets its topics (the embedded one with memory storage) starts offsets
+    at 0 again; its epoch, new at each start, keeps old positions from hiding new messages.
+    """
+    name = f"{topic}:{partition}"
+    return f"{name}@{broker_epoch}" if broker_epoch else name
 
 
 class IngestLedger(LedgerApplication):
     """Use cases of the ingest path, over the shared store."""
+
+    def __init__(self, event_store_url: str, broker_epoch: str = "") -> None:
+        super().__init__(event_store_url)
+        self.broker_epoch = broker_epoch
 
     def chain_head(self, chain_id: UUID) -> ChainHead:
         stored = self.recorder.select_events(chain_id, desc=True, limit=1)
@@ -38,7 +47,7 @@ class IngestLedger(LedgerApplication):
 
     def resume_offset(self, topic: str, partition: int) -> int | None:
         """The last Kafka offset of this partition whose batch is in the store."""
-        return self.ledger.max_tracking_id(tracking_name(topic, partition))
+        return self.ledger.max_tracking_id(tracking_name(topic, partition, self.broker_epoch))
 
     def existing_record_ids(self, record_ids: list[str]) -> set[str]:
         return self.ledger.existing_record_ids(record_ids)
@@ -57,7 +66,7 @@ class IngestLedger(LedgerApplication):
         try:
             recordings = self.events.put(
                 [batch],
-                tracking=Tracking(tracking_name(topic, partition), offset),
+                tracking=Tracking(tracking_name(topic, partition, self.broker_epoch), offset),
                 record_index=index,
             )
         except IntegrityError as error:

@@ -13,6 +13,8 @@ class StreamsSettings(BaseSettings):
 
     broker: str = "127.0.0.1:9092"
     app_id: str = "baylink"
+    # Set when the broker keeps topics in memory: see storage.ingestion.tracking_name.
+    broker_epoch: str = ""
     batch_size: int = Field(default=1000, ge=1, le=50_000)
     catalog_poll_seconds: float = Field(default=2.0, gt=0)
     commit_interval_seconds: float = Field(default=1.0, gt=0)

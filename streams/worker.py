@@ -47,7 +47,7 @@ def wait_for_datasets(catalog: Catalog, poll_seconds: float) -> list[str]:
 def run_worker(streams: StreamsSettings, storage: StorageSettings) -> bool:
     """Run until signalled (returns False) or until the catalog changes (returns True)."""
     catalog = Catalog(storage.event_store_url)
-    ledger = IngestLedger(storage.event_store_url)
+    ledger = IngestLedger(storage.event_store_url, streams.broker_epoch)
     topics = wait_for_datasets(catalog, streams.catalog_poll_seconds)
     processor = IngestProcessor(ledger, catalog, RegionRegistry.default())
     app = create_app(streams, topics, processor)

@@ -41,6 +41,7 @@ class RuntimeState:
     event_store_url: str
     object_store_url: str
     api_url: str
+    broker_epoch: str = ""
     pids: dict[str, int] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -72,6 +73,7 @@ class RuntimeState:
                 event_store_url=str(document["event_store_url"]),
                 object_store_url=str(document["object_store_url"]),
                 api_url=str(document["api_url"]),
+                broker_epoch=str(document.get("broker_epoch", "")),
                 pids={str(name): int(pid) for name, pid in document["pids"].items()},
                 started_at=datetime.fromisoformat(document["started_at"]),
             )

@@ -1,0 +1,157 @@
+"""`baylink up` on the embedded default, used the way a new user would use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from baylink.runtime.ports import free_port
+from baylink.runtime.state import RuntimeState, state_path
+from tests.support.platform import SENSOR_READINGS, reading_rows, wait_until, write_csv
+
+pytestmark = pytest.mark.e2e
+
+
+def _clean_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLINK_")}
+    env["BAYLINK_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _baylink(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "baylink", *args],
+        env=_clean_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int]]:
+    data_dir = tmp_path / "baylink"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "baylink", "up", "--api-port", str(port)],
+        env=_clean_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: state_path(data_dir).exists(), 60, what="runtime.json")
+        wait_until(
+            lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 60, what="the API to answer"
+        )
+        yield process, data_dir, port
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_up_runs_the_platform_and_stops_cleanly_on_sigterm(
+    running_up: tuple[subprocess.Popen[str], Path, int], tmp_path: Path
+) -> None:
+    process, data_dir, _port = running_up
+    _baylink(data_dir, "dataset", "register", str(SENSOR_READINGS))
+    readings = write_csv(tmp_path / "readings.csv", reading_rows(3_000, prefix="e2e"))
+
+    ingested = json.loads(
+        _baylink(
+            data_dir,
+            "ingest",
+            str(readings),
+            "--dataset",
+            "gba.traffic.sensor-readings",
+            "--wait",
+            "--json",
+        ).stdout
+    )
+    state = RuntimeState.read(data_dir)
+    worker_pid = state.pids["worker"]
+    os.kill(worker_pid, signal.SIGKILL)
+    wait_until(
+        lambda: RuntimeState.read(data_dir).pids["worker"] != worker_pid,
+        60,
+        what="the supervisor to restart the worker",
+    )
+    more = write_csv(tmp_path / "more.csv", reading_rows(500, prefix="after-restart"))
+    after_restart = json.loads(
+        _baylink(
+            data_dir,
+            "ingest",
+            str(more),
+            "--dataset",
+            "gba.traffic.sensor-readings",
+            "--wait",
+            "--json",
+        ).stdout
+    )
+    listed = json.loads(_baylink(data_dir, "dataset", "list", "--json").stdout)
+    children = [psutil.Process(pid) for pid in RuntimeState.read(data_dir).pids.values()]
+
+    process.send_signal(signal.SIGTERM)
+    exit_code = process.wait(timeout=60)
+    time.sleep(0.5)
+
+    assert ingested["accepted"] == 3_000
+    assert after_restart["accepted"] == 500
+    assert listed == [
+        {
+            "id": "gba.traffic.sensor-readings",
+            "kind": "traffic",
+            "owner_region": "gd-shenzhen",
+            "classification": "sensitive",
+            "accepted": 3_500,
+            "rejected": 0,
+            "position": listed[0]["position"],
+        }
+    ]
+    assert exit_code == 0
+    assert not [p.pid for p in children if p.is_running() and p.status() != "zombie"]
+    assert not state_path(data_dir).exists()
+
+
+def test_a_second_up_on_the_same_data_dir_is_refused_in_one_line(
+    running_up: tuple[subprocess.Popen[str], Path, int],
+) -> None:
+    _process, data_dir, _port = running_up
+
+    result = subprocess.run(
+        [sys.executable, "-m", "baylink", "up", "--api-port", str(free_port())],
+        env=_clean_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("baylink: error: baylink is already running from")
+    )
