@@ -98,6 +98,7 @@ class PlatformEnv:
         result = subprocess.run(
             [sys.executable, "-m", "baylink", *args],
             env=self.env(),
+            check=False,
             capture_output=True,
             text=True,
             timeout=timeout,
