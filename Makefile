@@ -7,39 +7,39 @@ BIN := $(VENV)/bin
 TYPED := $(foreach dir,domain streams connectors storage api observability baylink tests benchmarks,\
 	$(if $(shell find $(dir) -name '*.py' -print -quit 2>/dev/null),$(dir)))
 
-.PHONY: venv install lint typecheck imports test check up demo
+.PHONY: venv install lint typecheck imports test check up
 
 venv: $(BIN)/python
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-install: venv
+# Reinstalls only when the project's dependencies change.
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
 
-lint:
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 # --explicit-package-bases: tests/ has no __init__.py, so module names come from the path
 # (tests.support.services, tests.unit.runtime.test_ports) and equal basenames cannot clash.
-typecheck:
+typecheck: install
 	$(BIN)/mypy --strict --explicit-package-bases $(TYPED)
 
-imports:
+imports: install
 	$(BIN)/lint-imports
 
 # Any non-zero pytest status fails the target, including 5 (no tests collected).
-test:
+test: install
 	$(BIN)/python -m pytest -q
 
 check: lint typecheck imports test
 
-up:
+# The whole platform on one machine: embedded broker, SQLite, local object store, API.
+up: install
 	$(BIN)/baylink up
-
-# A throwaway runtime in var/demo, started clean each time.
-demo:
-	rm -rf var/demo
-	$(BIN)/baylink up --data-dir var/demo
