@@ -120,6 +120,17 @@ class IngestProcessor:
                 accepted, rejected = result.accepted, result.rejected
         except WireError as error:
             rejected = [RejectedRecord(-1, error.reason, error.message, None, excerpt_of(value))]
+        except Exception as error:  # a poison message must never stall its partition
+            log.exception("unexpected failure reading %s[%s]@%s", topic, partition, offset)
+            accepted, rejected = [], [
+                RejectedRecord(
+                    -1,
+                    RejectionReason.MALFORMED_BATCH,
+                    f"message could not be read: {type(error).__name__}: {error}",
+                    None,
+                    excerpt_of(value),
+                )
+            ]
         if provenance is None:
             provenance = self._provenance_of_unreadable(topic, partition, offset, value, headers)
         fresh, duplicates = self._without_duplicates(accepted)

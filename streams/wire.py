@@ -132,7 +132,7 @@ def decode(
         try:
             info = _rejection_decoder.decode(value)
             rejection = (str(info["reason"]), str(info["message"]))
-        except (msgspec.DecodeError, KeyError):
+        except (msgspec.DecodeError, UnicodeDecodeError, KeyError):
             raise WireError(
                 RejectionReason.MALFORMED_BATCH, "rejected-payload message is malformed"
             ) from None
@@ -141,7 +141,7 @@ def decode(
         raise WireError(RejectionReason.MALFORMED_BATCH, f"unknown message kind {kind!r}")
     try:
         rows = _any_decoder.decode(value)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise WireError(
             RejectionReason.BAD_ENCODING, f"batch is not valid msgpack: {error}"
         ) from None
