@@ -106,8 +106,13 @@ class IngestProcessor:
         accepted: list[NormalisedRecord] = []
         rejected: list[RejectedRecord] = []
         provenance: Provenance | None = None
+        # Looked up outside the catch-all below: a store outage must be retried, not rejected.
+        validator = self._validator_or_none(topic, dataset_id)
         try:
-            validator = self._validator(topic, dataset_id)
+            if validator is None:
+                raise WireError(
+                    RejectionReason.UNKNOWN_DATASET, f"no dataset {dataset_id!r} is registered"
+                )
             batch = wire.decode(value, headers, dataset_id)
             provenance = batch.provenance
             if batch.payload_rejection is not None:
@@ -122,15 +127,18 @@ class IngestProcessor:
             rejected = [RejectedRecord(-1, error.reason, error.message, None, excerpt_of(value))]
         except Exception as error:  # a poison message must never stall its partition
             log.exception("unexpected failure reading %s[%s]@%s", topic, partition, offset)
-            accepted, rejected = [], [
-                RejectedRecord(
-                    -1,
-                    RejectionReason.MALFORMED_BATCH,
-                    f"message could not be read: {type(error).__name__}: {error}",
-                    None,
-                    excerpt_of(value),
-                )
-            ]
+            accepted, rejected = (
+                [],
+                [
+                    RejectedRecord(
+                        -1,
+                        RejectionReason.MALFORMED_BATCH,
+                        f"message could not be read: {type(error).__name__}: {error}",
+                        None,
+                        excerpt_of(value),
+                    )
+                ],
+            )
         if provenance is None:
             provenance = self._provenance_of_unreadable(topic, partition, offset, value, headers)
         fresh, duplicates = self._without_duplicates(accepted)
@@ -157,13 +165,13 @@ class IngestProcessor:
         self._tracked[(topic, partition)] = offset
         return Outcome(True, len(fresh), len(rejected), duplicates, notification_id)
 
-    def _validator(self, topic: str, dataset_id: str) -> RecordValidator:
+    def _validator_or_none(self, topic: str, dataset_id: str) -> RecordValidator | None:
         validator = self._validators.get(topic)
         if validator is None:
             try:
                 definition = self.catalog.get(dataset_id, self.regions)
-            except DatasetNotFoundError as error:
-                raise WireError(RejectionReason.UNKNOWN_DATASET, str(error)) from None
+            except DatasetNotFoundError:
+                return None
             validator = self._validators[topic] = self._make_validator(definition)
         return validator
 
