@@ -27,8 +27,9 @@ from tests.support.services import TansuOnS3Factory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-WAVES = 10
-WAVE_SIZE = 10_000
+WAVES = 12
+WAVE_SIZE = 8_500
+BROKER_RESTART_WAVE = 8
 BATCH_SIZE = 200
 
 
@@ -75,7 +76,7 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
     dataset = catalog.list()[0]
     worker = WorkerProcess(env).start()
     targets: dict[int, int] = {}
-    kills_mid_wave = 0
+    kills_mid_wave = random_kills = 0
     named = {3: f"{faults.BEFORE_STORE_COMMIT}:5", 6: f"{faults.AFTER_STORE_COMMIT}:5"}
     try:
         for wave in range(WAVES):
@@ -96,7 +97,8 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
                 asyncio.run(asyncio.sleep(random_moment))
                 kills_mid_wave += not _stored_all(ledger, dataset.ingest_topic, targets)
                 worker.kill()
-                if wave == WAVES // 2:
+                random_kills += 1
+                if wave == BROKER_RESTART_WAVE:
                     broker.kill()
                     broker.start()
                 worker.start()
@@ -111,6 +113,7 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
         ledger.close()
         catalog.close()
 
+    assert random_kills >= 10
     assert worker.starts == WAVES + 1 + len(named)
     assert kills_mid_wave >= 4, "too few kills landed while records were still flowing"
     assert audit.accepted_records == WAVES * WAVE_SIZE
