@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from baylink import cli_dataset, cli_ingest, cli_runtime
+from baylink import cli_dataset, cli_ingest, cli_runtime, cli_snapshots
 from baylink.errors import BaylinkCliError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 cli_runtime.register(app)
 cli_ingest.register(app)
 cli_dataset.register(app)
+cli_snapshots.register(app)
 
 
 def main() -> None:

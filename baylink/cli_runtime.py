@@ -179,6 +179,12 @@ def _child_specs(
     api_argv = [*baylink, "api", "--host", api_host, "--port", str(api_port)]
     return [
         ChildSpec("worker", [*baylink, "worker"], env, log_path=log_dir / "worker.log"),
+        ChildSpec(
+            "snapshots",
+            [*baylink, "snapshots", "follow"],
+            env,
+            log_path=log_dir / "snapshots.log",
+        ),
         ChildSpec("api", api_argv, env, log_path=log_dir / "api.log"),
     ]
 
@@ -196,6 +202,7 @@ def _print_summary(
     typer.echo(f"  event store   {state.event_store_url}")
     typer.echo(f"  object store  {state.object_store_url}")
     typer.echo(f"  worker        pid {pids.get('worker')}  (log {log_dir / 'worker.log'})")
+    typer.echo(f"  snapshots     pid {pids.get('snapshots')}  (log {log_dir / 'snapshots.log'})")
     typer.echo(
         f"  api           {state.api_url}  (pid {pids.get('api')}, log {log_dir / 'api.log'})"
     )

@@ -22,6 +22,14 @@ class PlatformContext:
     storage: StorageSettings
     has_broker: bool
 
+    @property
+    def object_store_url(self) -> str:
+        """The platform's object store, else the objects/ folder of the data dir."""
+        return (
+            os.environ.get("BAYLINK_STORAGE_OBJECT_STORE_URL")
+            or (self.data_dir / "objects").as_uri()
+        )
+
 
 def resolve_context(
     data_dir: Path | None = None,
@@ -52,5 +60,10 @@ def resolve_context(
     streams = StreamsSettings(broker_epoch=epoch)
     if broker:
         streams = streams.model_copy(update={"broker": broker})
-    storage = StorageSettings(event_store_url=event_store)
+    object_store = (
+        os.environ.get("BAYLINK_STORAGE_OBJECT_STORE_URL")
+        or (state.object_store_url if state else None)
+        or (directory / "objects").as_uri()
+    )
+    storage = StorageSettings(event_store_url=event_store, object_store_url=object_store)
     return PlatformContext(directory, streams, storage, has_broker=bool(broker))

@@ -106,7 +106,12 @@ def _check_float(spec: FieldSpec, value: object) -> object:
             RejectionReason.WRONG_TYPE,
             f"field {spec.name!r} must be a number, got {excerpt_of(value)}",
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise RecordRejectedError(
+            RejectionReason.OUT_OF_RANGE, f"field {spec.name!r} does not fit in a 64-bit float"
+        ) from None
     if not math.isfinite(number):
         raise RecordRejectedError(
             RejectionReason.NOT_FINITE, f"field {spec.name!r} is {number}, not a finite number"

@@ -11,3 +11,62 @@ class EventStoreUrlError(StorageError):
 
 class BatchConflictError(StorageError):
     """Another writer recorded this chain position or these records first; reload and retry."""
+
+
+class ObjectStoreError(StorageError):
+    """Base of the object store's errors."""
+
+
+class ObjectNotFoundError(ObjectStoreError):
+    """No object is stored under this key."""
+
+
+class CorruptObjectError(ObjectStoreError):
+    """An object's bytes do not match the SHA-256 recorded when it was stored."""
+
+
+class ObjectStoreUrlError(ObjectStoreError):
+    """An object-store URL is not one that baylink can open."""
+
+
+class InvalidObjectKeyError(ObjectStoreError, ValueError):
+    """An object key is not a relative '/'-separated path that every object store can hold."""
+
+
+class ObjectKeyConflictError(ObjectStoreError):
+    """A local store cannot hold a key and, beside it, keys that use it as a folder."""
+
+
+class QueryError(StorageError):
+    """Base of the errors of queries over snapshots and the not-yet-snapshotted tail."""
+
+
+class UnknownDatasetError(QueryError):
+    """No dataset with this id is registered."""
+
+
+class UnknownSnapshotError(QueryError):
+    """The dataset has published no snapshot with this id."""
+
+
+class UnknownRecordError(QueryError):
+    """No stored batch holds a record with this id."""
+
+
+class BadFilterError(QueryError):
+    """A query parameter is malformed or contradicts another; ``parameter`` names it."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class BadCursorError(BadFilterError):
+    """A paging cursor is malformed, or was issued for another query."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("cursor", message)
+
+
+class SnapshotUnavailableError(QueryError):
+    """A published snapshot's manifest or files cannot be read from the object store."""

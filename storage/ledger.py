@@ -20,6 +20,12 @@ class LedgerApplication(Application[UUID]):
     name = APPLICATION_NAME
     is_snapshotting_enabled = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # eventsourcing names each subclass after itself, and PostgreSQL table names follow
+        # the name: every baylink application must share one set of tables and one log.
+        super().__init_subclass__(**kwargs)
+        cls.name = APPLICATION_NAME
+
     def __init__(self, event_store_url: str, **extra_env: Any) -> None:
         super().__init__(env={**environment_for(event_store_url), **extra_env})
         self.event_store_url = event_store_url

@@ -11,4 +11,5 @@ class StorageSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BAYLINK_STORAGE_", extra="ignore")
 
     event_store_url: str = "sqlite:///var/baylink/events.sqlite"
-    object_store_url: str = "file://var/baylink/objects"
+    object_store_url: str = "var/baylink/objects"
+    snapshot_interval_seconds: float = 30.0

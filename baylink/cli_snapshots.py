@@ -1,0 +1,96 @@
+"""`baylink snapshots build` (once) and `baylink snapshots follow` (continuously)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+import typer
+
+from baylink.cli_options import DataDir, EventStore, Json
+from baylink.context import resolve_context
+from baylink.errors import BaylinkCliError
+from domain.errors import DomainError
+from storage.catalog import Catalog
+from storage.errors import StorageError
+from storage.object_store import ObjectStore
+from storage.object_store_factory import open_object_store
+from storage.snapshots import SnapshotBuilder, SnapshotLedger
+from streams.snapshot_follower import follow
+
+snapshots_app = typer.Typer(help="Build Parquet snapshots of stored records.", no_args_is_help=True)
+
+ObjectStoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--object-store",
+        metavar="URL",
+        help="file://DIR or s3://BUCKET [default: the running platform's]",
+        show_default=False,
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(snapshots_app, name="snapshots")
+
+
+def _object_store(url: str) -> ObjectStore:
+    try:
+        return open_object_store(url)
+    except StorageError as error:
+        raise BaylinkCliError(str(error)) from None
+
+
+@snapshots_app.command("build")
+def build(
+    data_dir: DataDir = None,
+    event_store: EventStore = None,
+    object_store: ObjectStoreOption = None,
+    as_json: Json = False,
+) -> None:
+    """Snapshot every record stored since the last snapshot, and publish the manifests."""
+    context = resolve_context(data_dir, None, event_store)
+    store = _object_store(object_store or context.storage.object_store_url)
+    ledger = SnapshotLedger(context.storage.event_store_url)
+    catalog = Catalog(context.storage.event_store_url)
+    try:
+        manifests = SnapshotBuilder(ledger, catalog, store).run_once()
+    except (DomainError, StorageError) as error:
+        raise BaylinkCliError(str(error)) from None
+    finally:
+        ledger.close()
+        catalog.close()
+    if as_json:
+        typer.echo(json.dumps([json.loads(m.to_json()) for m in manifests]))
+        return
+    if not manifests:
+        typer.echo("nothing new to snapshot")
+    for manifest in manifests:
+        typer.echo(
+            f"{manifest.dataset_id} snapshot {manifest.snapshot_id}: {manifest.row_count} rows "
+            f"in {len(manifest.files)} files"
+        )
+
+
+@snapshots_app.command("follow")
+def follow_log(
+    data_dir: DataDir = None,
+    event_store: EventStore = None,
+    object_store: ObjectStoreOption = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Seconds between snapshots. [default: 30]")
+    ] = None,
+) -> None:
+    """Keep snapshotting newly stored records until stopped."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    context = resolve_context(data_dir, None, event_store)
+    store = _object_store(object_store or context.storage.object_store_url)
+    follow(
+        context.storage.event_store_url,
+        store,
+        interval if interval is not None else context.storage.snapshot_interval_seconds,
+    )
