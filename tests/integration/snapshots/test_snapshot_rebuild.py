@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pytest
 import yaml
 
@@ -15,10 +17,12 @@ from domain.provenance import Provenance
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
 from storage.object_store_local import LocalObjectStore
+from storage.object_store_s3 import S3ObjectStore
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
 from streams import wire
 from streams.processor import IngestProcessor
 from tests.support.platform import SENSOR_READINGS, reading_rows
+from tests.support.services import S3Endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +132,37 @@ def test_a_snapshot_is_readable_by_an_independent_parquet_reader(
     assert table.num_rows == manifest.row_count == 3_000
     assert sorted(set(table["region"].to_pylist())) == ["gd-shenzhen", "hk", "mo"]
     assert {f.region for f in manifest.files} == {"gd-shenzhen", "hk", "mo"}
+
+
+def test_a_snapshot_in_s3_is_readable_straight_from_the_bucket(
+    ingested: tuple[str, DatasetDefinition, IngestProcessor], seaweed: S3Endpoint
+) -> None:
+    url, dataset, processor = ingested
+    bucket = f"baylink-snapshots-{uuid.uuid4().hex[:8]}"
+    store = S3ObjectStore(seaweed.endpoint, bucket, seaweed.access_key, seaweed.secret_key)
+    snapshot_ledger, catalog = SnapshotLedger(url), Catalog(url)
+    try:
+        _ingest(processor, dataset, "s3", 2_500, first_offset=0)
+        [manifest] = SnapshotBuilder(snapshot_ledger, catalog, store).run_once()
+    finally:
+        snapshot_ledger.close()
+        catalog.close()
+    s3 = pafs.S3FileSystem(
+        access_key=seaweed.access_key,
+        secret_key=seaweed.secret_key,
+        endpoint_override=seaweed.endpoint,
+        region=seaweed.region,
+        scheme="http",
+    )
+
+    files = pads.dataset(
+        [f"{bucket}/{f.key}" for f in manifest.files],
+        filesystem=s3,
+        format="parquet",
+        partitioning=pads.partitioning(flavor="hive"),
+        partition_base_dir=f"{bucket}/snapshots/{dataset.id}/v1/{manifest.snapshot_id}",
+    )
+
+    table = files.to_table()
+    assert table.num_rows == manifest.row_count == 2_500
+    assert sorted(set(table["region"].to_pylist())) == ["gd-shenzhen", "hk", "mo"]
