@@ -1,0 +1,86 @@
+"""Every FastAPI dependency the routes use, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Query, Request
+
+from api.media import RecordFormat, negotiate
+from api.services import QueryServiceProvider
+from storage.query import BoundingBox, QueryService
+
+DATASET_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$"
+SNAPSHOT_ID_PATTERN = r"^[0-9]{12}-[0-9]{12}$"
+RECORD_ID_PATTERN = r"^[0-9a-f]{32}$"
+_NUMBER = r"-?[0-9]+(\.[0-9]+)?"
+BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}$"
+FIELDS_PATTERN = r"^[a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*$"
+REGION_PATTERN = r"^[a-z]{2}(-[a-z0-9]+)*$"
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+def _query_service(request: Request) -> QueryService:
+    provider = request.app.state.query_service
+    assert isinstance(provider, QueryServiceProvider)
+    return provider.get()
+
+
+def _bbox(
+    bbox: Annotated[
+        str | None,
+        Query(
+            description="Area as min_lon,min_lat,max_lon,max_lat in WGS-84 degrees, edges "
+            "included, e.g. 113.9,22.2,114.0,22.3.",
+            pattern=BBOX_PATTERN,
+            examples=["113.9,22.2,114.0,22.3"],
+        ),
+    ] = None,
+) -> BoundingBox | None:
+    return BoundingBox.parse(bbox) if bbox is not None else None
+
+
+def _fields(
+    fields: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated columns to return; record_id is always included.",
+            pattern=FIELDS_PATTERN,
+            examples=["observed_at,speed"],
+        ),
+    ] = None,
+) -> tuple[str, ...] | None:
+    if fields is None:
+        return None
+    return tuple(name.strip() for name in fields.split(",") if name.strip())
+
+
+def _record_format(
+    format: Annotated[
+        RecordFormat | None,
+        Query(description="Response format; overrides the Accept header."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> RecordFormat:
+    return negotiate(format, accept)
+
+
+QueryServiceDep = Annotated[QueryService, Depends(_query_service)]
+BoundingBoxParam = Annotated[BoundingBox | None, Depends(_bbox)]
+FieldsParam = Annotated[tuple[str, ...] | None, Depends(_fields)]
+RecordFormatParam = Annotated[RecordFormat, Depends(_record_format)]
+DatasetId = Annotated[
+    str,
+    Path(
+        max_length=120,
+        pattern=DATASET_ID_PATTERN,
+        description="Dotted lower-case id, e.g. gba.traffic.sensor-readings.",
+    ),
+]
+SnapshotId = Annotated[
+    str,
+    Path(
+        pattern=SNAPSHOT_ID_PATTERN, description="<first position>-<last position>, 12 digits each."
+    ),
+]
+RecordId = Annotated[str, Path(pattern=RECORD_ID_PATTERN, description="32 lower-case hex digits.")]

@@ -1,0 +1,157 @@
+"""Every error the API answers with, as an RFC 9457 problem (application/problem+json).
+
+Errors are mapped here and nowhere else: routes let storage's named errors rise, and each
+becomes a problem whose ``detail`` says what was wrong and ``parameter`` names the
+request parameter at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import Problem, ProblemItem
+from storage.errors import (
+    BadCursorError,
+    BadFilterError,
+    QueryError,
+    SnapshotUnavailableError,
+    UnknownDatasetError,
+    UnknownRecordError,
+    UnknownSnapshotError,
+)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_TYPE_PREFIX = "urn:baylink:problem:"
+
+
+class ApiError(Exception):
+    """Base of the errors the API raises itself (storage raises the rest)."""
+
+
+class NotAcceptableError(ApiError):
+    """None of the media types the client accepts is one the API can send."""
+
+
+class StoreUnavailableError(ApiError):
+    """The event store or the object store cannot be opened."""
+
+
+class ProblemResponse(JSONResponse):
+    """A JSON response served as application/problem+json."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    slug: str
+    title: str
+    status: int
+
+
+# Most specific first: the first class an error is an instance of decides.
+_KINDS: tuple[tuple[type[Exception], _Kind], ...] = (
+    (UnknownDatasetError, _Kind("unknown-dataset", "Unknown dataset", 404)),
+    (UnknownSnapshotError, _Kind("unknown-snapshot", "Unknown snapshot", 404)),
+    (UnknownRecordError, _Kind("unknown-record", "Unknown record", 404)),
+    (BadCursorError, _Kind("bad-cursor", "Bad cursor", 400)),
+    (BadFilterError, _Kind("bad-filter", "Bad filter", 400)),
+    (SnapshotUnavailableError, _Kind("snapshot-unavailable", "Snapshot unavailable", 503)),
+    (NotAcceptableError, _Kind("not-acceptable", "Not acceptable", 406)),
+    (StoreUnavailableError, _Kind("store-unavailable", "Store unavailable", 503)),
+    (QueryError, _Kind("bad-query", "Query cannot be answered", 400)),
+)
+_INVALID_REQUEST = _Kind("invalid-request", "Invalid request", 422)
+_INTERNAL = _Kind("internal-error", "Internal error", 500)
+
+
+def problem_type(slug: str) -> str:
+    return _TYPE_PREFIX + slug
+
+
+def problem_response(
+    kind: _Kind,
+    detail: str,
+    request: Request,
+    *,
+    parameter: str | None = None,
+    errors: Sequence[ProblemItem] = (),
+    headers: dict[str, str] | None = None,
+) -> ProblemResponse:
+    problem = Problem(
+        type=problem_type(kind.slug),
+        title=kind.title,
+        status=kind.status,
+        detail=detail,
+        instance=request.url.path,
+        parameter=parameter,
+        errors=list(errors) or None,
+    )
+    return ProblemResponse(
+        problem.model_dump(mode="json", exclude_none=True),
+        status_code=kind.status,
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error, including FastAPI's own, with a problem document."""
+
+    async def named_error(request: Request, error: Exception) -> ProblemResponse:
+        kind = next(k for cls, k in _KINDS if isinstance(error, cls))
+        parameter = error.parameter if isinstance(error, BadFilterError) else None
+        return problem_response(kind, str(error), request, parameter=parameter)
+
+    async def invalid_request(request: Request, error: Exception) -> ProblemResponse:
+        assert isinstance(error, RequestValidationError)
+        items = [_item(e) for e in error.errors()]
+        detail = "; ".join(f"{item.parameter}: {item.message}" for item in items)
+        first = items[0].parameter if items else None
+        return problem_response(
+            _INVALID_REQUEST, detail or "invalid request", request, parameter=first, errors=items
+        )
+
+    async def http_error(request: Request, error: Exception) -> ProblemResponse:
+        assert isinstance(error, StarletteHTTPException)
+        phrase = _phrase(error.status_code)
+        kind = _Kind(phrase.lower().replace(" ", "-"), phrase, error.status_code)
+        detail = error.detail if isinstance(error.detail, str) else phrase
+        headers = dict(error.headers) if error.headers else None
+        return problem_response(kind, detail, request, headers=headers)
+
+    async def unexpected(request: Request, _error: Exception) -> ProblemResponse:
+        return problem_response(_INTERNAL, "the server failed to answer; see its log", request)
+
+    app.add_exception_handler(QueryError, named_error)
+    app.add_exception_handler(ApiError, named_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _item(error: Any) -> ProblemItem:
+    location = [str(part) for part in error.get("loc", ())]
+    where = location[0] if location else "request"
+    name = ".".join(location[1:]) or where
+    return ProblemItem(parameter=name, location=where, message=str(error.get("msg", "")))
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error statuses (see api.openapi, which
+    serves them as application/problem+json)."""
+    return {status: {"model": Problem, "description": _phrase(status)} for status in statuses}

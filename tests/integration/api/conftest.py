@@ -1,0 +1,73 @@
+"""One store of 10,000 readings per object store (local directory and S3 on SeaweedFS), part
+snapshotted and part in the tail, served in-process by the baylink API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.services import QueryServiceProvider
+from api.settings import ApiSettings
+from storage.object_store_factory import open_object_store
+from tests.integration.api.readings import StoredReadings, store_readings
+from tests.support.services import S3Endpoint
+
+
+@dataclass
+class ServedReadings:
+    """The API over the stored readings, and what was stored."""
+
+    app: FastAPI
+    stored: StoredReadings
+    object_store_url: str
+
+
+def _object_store_url(
+    kind: str, request: pytest.FixtureRequest, tmp: pytest.TempPathFactory
+) -> tuple[str, dict[str, str]]:
+    if kind == "local":
+        return (tmp.mktemp("objects") / "store").as_uri(), {}
+    seaweed: S3Endpoint = request.getfixturevalue("seaweed")
+    env = {"AWS_ACCESS_KEY_ID": seaweed.access_key, "AWS_SECRET_ACCESS_KEY": seaweed.secret_key}
+    return f"s3://baylink-api-test?endpoint={seaweed.endpoint}", env
+
+
+@pytest.fixture(scope="session", params=["local", "s3"])
+def served_readings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedReadings]:
+    """Readings stored in SQLite and snapshotted to the object store, and an app serving them."""
+    object_store_url, env = _object_store_url(request.param, request, tmp_path_factory)
+    event_store_url = f"sqlite:///{tmp_path_factory.mktemp('events') / 'events.sqlite'}"
+    with pytest.MonkeyPatch.context() as patch:
+        # The S3 store reads its credentials from the environment whenever the API opens it
+        # (again after a shutdown, which schemathesis's client runs).
+        for name, value in env.items():
+            patch.setenv(name, value)
+        stored = store_readings(event_store_url, open_object_store(object_store_url))
+        app = create_app(
+            ApiSettings(event_store_url=event_store_url, object_store_url=object_store_url)
+        )
+        provider = app.state.query_service
+        assert isinstance(provider, QueryServiceProvider)
+        try:
+            yield ServedReadings(app, stored, object_store_url)
+        finally:
+            provider.close()
+
+
+@pytest.fixture
+async def api(served_readings: ServedReadings) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=served_readings.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+        yield client
+
+
+@pytest.fixture
+def stored(served_readings: ServedReadings) -> StoredReadings:
+    return served_readings.stored
