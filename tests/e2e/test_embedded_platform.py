@@ -72,10 +72,25 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _all_record_ids(url: str) -> set[str]:
+    """Page through the records API with its cursor; every record must come once."""
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
+        page = httpx.get(url, params=params, timeout=30).raise_for_status().json()
+        seen += [record["record_id"] for record in page["records"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen))
+    return set(seen)
+
+
 def test_up_runs_the_platform_and_stops_cleanly_on_sigterm(
     running_up: tuple[subprocess.Popen[str], Path, int], tmp_path: Path
 ) -> None:
-    process, data_dir, _port = running_up
+    process, data_dir, port = running_up
     _baylink(data_dir, "dataset", "register", str(SENSOR_READINGS))
     readings = write_csv(tmp_path / "readings.csv", reading_rows(3_000, prefix="e2e"))
 
@@ -111,6 +126,8 @@ def test_up_runs_the_platform_and_stops_cleanly_on_sigterm(
         ).stdout
     )
     listed = json.loads(_baylink(data_dir, "dataset", "list", "--json").stdout)
+    api = f"http://127.0.0.1:{port}/v1/datasets/gba.traffic.sensor-readings"
+    served = _all_record_ids(f"{api}/records")
     children = [psutil.Process(pid) for pid in RuntimeState.read(data_dir).pids.values()]
 
     process.send_signal(signal.SIGTERM)
@@ -130,6 +147,7 @@ def test_up_runs_the_platform_and_stops_cleanly_on_sigterm(
             "position": listed[0]["position"],
         }
     ]
+    assert len(served) == 3_500
     assert exit_code == 0
     assert not [p.pid for p in children if p.is_running() and p.status() != "zombie"]
     assert not state_path(data_dir).exists()
