@@ -8,6 +8,7 @@ import typer
 
 from baylink import cli_dataset, cli_ingest, cli_runtime, cli_snapshots
 from baylink.errors import BaylinkCliError
+from baylink.runtime.parent_watch import watch_supervisor
 
 app = typer.Typer(
     name="baylink",
@@ -24,6 +25,7 @@ cli_snapshots.register(app)
 
 def main() -> None:
     """Run the command line; any baylink error becomes one clear line and exit status 2."""
+    watch_supervisor()
     try:
         app()
     except BaylinkCliError as error:

@@ -17,6 +17,7 @@ from types import FrameType
 from typing import IO
 
 from baylink.runtime.errors import ChildRestartLimitError, ChildStartError
+from baylink.runtime.parent_watch import SUPERVISOR_ENV
 from baylink.runtime.process_group import describe_exit, signal_group, stop_groups
 
 logger = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 stdout=child.log,
                 stderr=subprocess.STDOUT if child.log is not None else None,
-                env={**os.environ, **spec.env},
+                env={**os.environ, **spec.env, SUPERVISOR_ENV: str(os.getpid())},
                 cwd=spec.cwd,
                 # Its own process group, so stopping it reaches whatever it spawns, and a
                 # Ctrl-C at the terminal reaches only the supervisor, which then stops it.

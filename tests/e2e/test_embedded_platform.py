@@ -61,8 +61,12 @@ def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, in
         yield process, data_dir, port
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
 
 
 def _healthy(url: str) -> bool:
@@ -172,4 +176,23 @@ def test_a_second_up_on_the_same_data_dir_is_refused_in_one_line(
         result.stderr.strip()
         .splitlines()[-1]
         .startswith("baylink: error: baylink is already running from")
+    )
+
+
+def test_children_stop_when_up_itself_is_killed(
+    running_up: tuple[subprocess.Popen[str], Path, int],
+) -> None:
+    process, data_dir, _port = running_up
+    state = RuntimeState.read(data_dir)
+    children = [
+        psutil.Process(pid) for name, pid in state.pids.items() if name in ("worker", "api", "snapshots")
+    ]
+
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+    wait_until(
+        lambda: not [p for p in children if p.is_running() and p.status() != "zombie"],
+        30,
+        what="the worker and API to notice that baylink up is gone",
     )
