@@ -185,7 +185,9 @@ def test_children_stop_when_up_itself_is_killed(
     process, data_dir, _port = running_up
     state = RuntimeState.read(data_dir)
     children = [
-        psutil.Process(pid) for name, pid in state.pids.items() if name in ("worker", "api", "snapshots")
+        psutil.Process(pid)
+        for name, pid in state.pids.items()
+        if name in ("worker", "api", "snapshots")
     ]
 
     process.send_signal(signal.SIGKILL)
