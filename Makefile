@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TYPED := $(foreach dir,domain streams connectors storage api observability baylink tests benchmarks,\
 	$(if $(shell find $(dir) -name '*.py' -print -quit 2>/dev/null),$(dir)))
 
-.PHONY: venv install lint typecheck imports test check up
+.PHONY: venv install lint typecheck imports test check up demo
 
 venv: $(BIN)/python
 
@@ -43,3 +43,7 @@ check: lint typecheck imports test
 # The whole platform on one machine: embedded broker, SQLite, local object store, API.
 up: install
 	$(BIN)/baylink up
+
+# The same, fed with sample data for three regions; prints queries to try.
+demo: install
+	$(BIN)/baylink demo
