@@ -1,0 +1,591 @@
+"""End-to-end ingest throughput: baylink (publish → Faust worker → event store) against raw
+aiokafka over the same broker, with the worker's memory sampled throughout.
+
+    python benchmarks/ingest.py [--records N] [--batch-size B] [--event-store URL] [--json]
+
+What it does, all in one run:
+
+1. starts its own Tansu broker (memory storage, a free port) and an event store (SQLite in a
+   temporary directory unless ``--event-store`` names another, which must be empty);
+2. registers the sensor-readings dataset (benchmarks/sensor-readings.yaml) and creates its
+   ingest topic, then starts ``python -m baylink worker`` as a subprocess;
+3. warms the worker up: one message per partition, waited for until stored (Tansu's
+   consumer-group join takes about 30 s before the worker gets its partitions);
+4. baseline: the same batches baylink would publish (``wire.encode_rows``, same batch size,
+   partitions and headers), encoded beforehand, produced with a plain ``AIOKafkaProducer`` to
+   a separate topic and read back with a plain ``AIOKafkaConsumer`` (assigned partitions, no
+   group) until every message has arrived: produce-then-consume records/s;
+5. baylink: ``publish_rows`` of N generated rows (3 regions), timed until every partition's
+   stored position (``IngestLedger.resume_offset``) reaches its last published offset, then
+   the store's totals are checked to have grown by exactly N accepted and 0 rejected;
+6. samples the worker's RSS every 0.2 s (psutil) and reports it at the start of the
+   measurement, its peak and at the end.
+
+Progress and figures go to stderr; ``--json`` prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from baylink.runtime.broker import TansuBroker
+from baylink.runtime.process_group import describe_exit, stop_group
+from benchmarks.workload import Row, load_dataset, make_provenance, make_rows
+from domain.dataset import DatasetDefinition
+from storage.catalog import Catalog
+from storage.ingestion import IngestLedger
+from streams import wire
+from streams.publisher import make_producer, partition_of, publish_rows
+from streams.topic_admin import ensure_ingest_topic
+
+RSS_INTERVAL = 0.2
+POLL_INTERVAL = 0.02
+WORKER_STOP_GRACE = 15.0
+MB = 1024 * 1024
+
+
+class BenchmarkError(Exception):
+    """The benchmark could not run or its result is not valid."""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- the worker and its memory -------------------------------------------------------------
+
+
+@dataclass
+class RssSampler:
+    """Samples a process's resident set size on a thread; marks split it into phases."""
+
+    pid: int
+    interval: float = RSS_INTERVAL
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def sample_now(self) -> int:
+        rss = psutil.Process(self.pid).memory_info().rss
+        self.samples.append((time.monotonic(), rss))
+        return rss
+
+    def at(self, moment: float) -> int:
+        """The sample nearest ``moment``."""
+        samples = list(self.samples)
+        return min(samples, key=lambda s: abs(s[0] - moment))[1] if samples else 0
+
+    def peak_between(self, start: float, end: float) -> int:
+        inside = [rss for at, rss in list(self.samples) if start <= at <= end]
+        return max(inside, default=0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sample_now()
+            except psutil.Error:
+                return
+
+
+@contextlib.contextmanager
+def running_worker(
+    bootstrap: str, event_store_url: str, workdir: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m baylink worker`` in its own process group, stopped on the way out."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLINK_")}
+    env.update(
+        {
+            "BAYLINK_STREAMS_BROKER": bootstrap,
+            "BAYLINK_STORAGE_EVENT_STORE_URL": event_store_url,
+            "BAYLINK_DATA_DIR": str(workdir / "data"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log_path = workdir / "worker.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "baylink", "worker", "--log-level", "WARNING"],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=workdir,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            stop_group(process, WORKER_STOP_GRACE)
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, output: Path | None, wall: bool = False) -> Iterator[None]:
+    """Sample ``pid`` with py-spy while inside, as collapsed stacks: only the thread holding
+    the GIL (CPU time in Python), or with ``wall`` every thread, waiting included."""
+    if output is None:
+        yield
+        return
+    executable = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    command = [executable, "record", "--pid", str(pid), "--rate", "250"]
+    command += ["--idle"] if wall else ["--gil"]
+    command += ["--format", "raw", "--output", str(output.resolve()), "--nonblocking"]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # let it attach
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log(f"  worker profile (py-spy, collapsed stacks): {output}")
+
+
+def worker_log_tail(workdir: Path, lines: int = 20) -> str:
+    try:
+        text = (workdir / "worker.log").read_text(errors="replace")
+    except OSError:
+        return "(no worker log)"
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(worker log is empty)"
+
+
+# --- waiting for the store -----------------------------------------------------------------
+
+
+def totals_of(ledger: IngestLedger, dataset: DatasetDefinition) -> tuple[int, int]:
+    totals = ledger.totals(dataset)
+    return totals.accepted, totals.rejected
+
+
+async def wait_until_stored(
+    ledger: IngestLedger,
+    topic: str,
+    targets: dict[int, int],
+    worker: subprocess.Popen[bytes],
+    limit_seconds: float,
+    what: str,
+) -> None:
+    """Until every partition's stored position reaches its target offset (as `baylink ingest
+    --wait` does), failing fast if the worker dies."""
+    pending = dict(targets)
+    deadline = time.monotonic() + limit_seconds
+    announced = time.monotonic()
+    while pending:
+        for partition, offset in list(pending.items()):
+            stored = ledger.resume_offset(topic, partition)
+            if stored is not None and stored >= offset:
+                del pending[partition]
+        if not pending:
+            return
+        if worker.poll() is not None:
+            raise BenchmarkError(f"the worker exited ({describe_exit(worker.returncode)})")
+        now = time.monotonic()
+        if now > deadline:
+            raise BenchmarkError(
+                f"{what}: {len(pending)} of {len(targets)} partitions not stored after "
+                f"{limit_seconds:.0f} s"
+            )
+        if now - announced > 10:
+            log(f"  … still waiting for {len(pending)} partition(s) ({what})")
+            announced = now
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+# --- the baseline: raw aiokafka over the same broker ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Encoded:
+    partition: int
+    value: bytes
+    records: int
+
+
+def encode_like_publish_rows(
+    rows: Sequence[Row], dataset: DatasetDefinition, batch_size: int
+) -> list[Encoded]:
+    """The message values ``publish_rows`` sends for these rows, in its order."""
+    by_partition: dict[int, list[Row]] = {}
+    for row in rows:
+        by_partition.setdefault(partition_of(row, dataset), []).append(row)
+    out: list[Encoded] = []
+    for partition in sorted(by_partition):
+        part_rows = by_partition[partition]
+        for start in range(0, len(part_rows), batch_size):
+            chunk = part_rows[start : start + batch_size]
+            out.append(Encoded(partition, wire.encode_rows(chunk), len(chunk)))
+    return out
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    seconds: float
+    produce_seconds: float
+    consume_seconds: float
+    messages: int
+    bytes: int
+
+
+async def run_baseline(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    batches: list[Encoded],
+    headers: list[tuple[str, bytes]],
+    limit_seconds: float,
+) -> BaselineResult:
+    await create_topic(bootstrap, topic, partitions)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=False,
+        acks="all",
+        linger_ms=5,
+        max_request_size=wire.MAX_MESSAGE_BYTES + MB,
+        request_timeout_ms=30_000,
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_bytes=64 * MB,
+        max_partition_fetch_bytes=16 * MB,
+    )
+    await producer.start()
+    await consumer.start()
+    try:
+        started = time.perf_counter()
+        futures = [
+            await producer.send(topic, value=b.value, partition=b.partition, headers=headers)
+            for b in batches
+        ]
+        for future in futures:
+            await future
+        produced = time.perf_counter()
+        # Assigned only now: a fetch sent to an empty partition would sit out its wait time.
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        await consumer.seek_to_beginning()
+        seen = size = 0
+        deadline = time.monotonic() + limit_seconds
+        while seen < len(batches):
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"baseline: read {seen} of {len(batches)} messages")
+            fetched = await consumer.getmany(timeout_ms=200)
+            for messages in fetched.values():
+                seen += len(messages)
+                size += sum(len(m.value or b"") for m in messages)
+        finished = time.perf_counter()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return BaselineResult(finished - started, produced - started, finished - produced, seen, size)
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    records: int
+    batch_size: int
+    event_store: str | None
+    as_json: bool
+    timeout: float
+    join_timeout: float
+    profile_worker: Path | None = None
+    profile_wall: bool = False
+
+
+async def measure(options: Options, workdir: Path) -> dict[str, Any]:
+    dataset = load_dataset()
+    topic = dataset.ingest_topic
+    url = options.event_store or f"sqlite:///{workdir / 'events.sqlite'}"
+    log(f"generating {options.records:,} rows over 3 regions …")
+    rows = make_rows(options.records)
+    # A day before the measured rows, so no warm-up record shares a key with them.
+    warmup_rows = make_rows(
+        dataset.partitions * 50, seed=99, start=rows[0]["observed_at"] - timedelta(days=1)
+    )
+
+    broker = TansuBroker(workdir)
+    log("starting the Tansu broker …")
+    broker.start()
+    try:
+        log(f"  broker on {broker.bootstrap}; event store {url}")
+        catalog = Catalog(url)
+        ledger = IngestLedger(url)
+        try:
+            if ledger.position() != 0:
+                raise BenchmarkError(f"the event store {url} is not empty; give an empty one")
+            catalog.register(dataset)
+            await ensure_ingest_topic(broker.bootstrap, dataset)
+            with running_worker(broker.bootstrap, url, workdir) as worker:
+                return await _measure_with_worker(
+                    options, dataset, topic, url, rows, warmup_rows, broker, ledger, worker, workdir
+                )
+        finally:
+            ledger.close()
+            catalog.close()
+    finally:
+        broker.stop()
+
+
+async def _measure_with_worker(
+    options: Options,
+    dataset: DatasetDefinition,
+    topic: str,
+    url: str,
+    rows: list[Row],
+    warmup_rows: list[Row],
+    broker: TansuBroker,
+    ledger: IngestLedger,
+    worker: subprocess.Popen[bytes],
+    workdir: Path,
+) -> dict[str, Any]:
+    sampler = RssSampler(worker.pid)
+    sampler.start()
+    producer = make_producer(broker.bootstrap)
+    await producer.start()
+    try:
+        # Warm-up: until the worker holds every partition and has stored a message on each.
+        log(f"warming the worker up (pid {worker.pid}; the group join takes ~30 s) …")
+        started = time.monotonic()
+        warm = await publish_rows(
+            producer, dataset, warmup_rows, make_provenance(dataset, "warm-up"), batch_size=50
+        )
+        try:
+            await wait_until_stored(
+                ledger, topic, warm.last_offsets(), worker, options.join_timeout, "warm-up"
+            )
+        except BenchmarkError as error:
+            raise BenchmarkError(
+                f"{error}\n--- worker log ---\n{worker_log_tail(workdir)}"
+            ) from None
+        log(f"  worker ready after {time.monotonic() - started:.1f} s")
+        accepted_before, rejected_before = totals_of(ledger, dataset)
+
+        # Baseline: raw aiokafka, the same batches and headers, produce then consume.
+        provenance = make_provenance(dataset, "measured")
+        headers = wire.headers_for(wire.KIND_RECORDS, dataset.id, provenance, None)
+        encode_started = time.perf_counter()
+        batches = encode_like_publish_rows(rows, dataset, options.batch_size)
+        encode_seconds = time.perf_counter() - encode_started
+        log(f"baseline: {len(batches)} messages, raw aiokafka produce then consume …")
+        baseline = await run_baseline(
+            broker.bootstrap,
+            topic + ".raw-baseline",
+            dataset.partitions,
+            batches,
+            headers,
+            options.timeout,
+        )
+        baseline_rate = options.records / baseline.seconds
+        log(
+            f"  {baseline_rate:,.0f} records/s ({baseline.seconds:.3f} s: produce "
+            f"{baseline.produce_seconds:.3f} s, consume {baseline.consume_seconds:.3f} s; "
+            f"{baseline.bytes / MB:.1f} MiB)"
+        )
+
+        # baylink: publish_rows, then until every record is in the store.
+        with py_spy(worker.pid, options.profile_worker, options.profile_wall):
+            rss_start = sampler.sample_now()
+            log(f"baylink: publishing {options.records:,} rows and waiting for the store …")
+            t0 = time.perf_counter()
+            mono0 = time.monotonic()
+            report = await publish_rows(
+                producer, dataset, rows, provenance, batch_size=options.batch_size
+            )
+            published = time.perf_counter()
+            await wait_until_stored(
+                ledger, topic, report.last_offsets(), worker, options.timeout, "measured run"
+            )
+            t1 = time.perf_counter()
+            mono1 = time.monotonic()
+        rss_end = sampler.sample_now()
+        rss_peak = max(sampler.peak_between(mono0, mono1), rss_start, rss_end)
+        rss_half = sampler.at((mono0 + mono1) / 2)
+    finally:
+        await producer.stop()
+        sampler.stop()
+
+    accepted_after, rejected_after = totals_of(ledger, dataset)
+    accepted = accepted_after - accepted_before
+    rejected = rejected_after - rejected_before
+    if accepted != options.records or rejected != 0:
+        raise BenchmarkError(
+            f"expected {options.records} accepted and 0 rejected, the store has {accepted} "
+            f"accepted and {rejected} rejected"
+        )
+    seconds = t1 - t0
+    baylink_rate = options.records / seconds
+    log(
+        f"  {baylink_rate:,.0f} records/s ({seconds:.3f} s: publish {published - t0:.3f} s, "
+        f"then {t1 - published:.3f} s until stored; {report.messages} messages)"
+    )
+    result: dict[str, Any] = {
+        "records": options.records,
+        "batch_size": options.batch_size,
+        "messages": report.messages,
+        "partitions": dataset.partitions,
+        "event_store": url.split(":", 1)[0] if options.event_store else "sqlite (temporary)",
+        "event_store_url": url,
+        "baylink_records_per_s": round(baylink_rate, 1),
+        "baylink_seconds": round(seconds, 4),
+        "baylink_publish_seconds": round(published - t0, 4),
+        "baseline_records_per_s": round(baseline_rate, 1),
+        "baseline_seconds": round(baseline.seconds, 4),
+        "baseline_produce_seconds": round(baseline.produce_seconds, 4),
+        "baseline_consume_seconds": round(baseline.consume_seconds, 4),
+        "baseline_encode_seconds": round(encode_seconds, 4),
+        "baseline_bytes": baseline.bytes,
+        "ratio": round(baylink_rate / baseline_rate, 4),
+        "accepted": accepted,
+        "rejected": rejected,
+        "worker_rss_mb_start": round(rss_start / MB, 1),
+        "worker_rss_mb_peak": round(rss_peak / MB, 1),
+        "worker_rss_mb_end": round(rss_end / MB, 1),
+        "worker_rss_mb_half": round(rss_half / MB, 1),
+        "worker_rss_samples": len(sampler.samples),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
+    return result
+
+
+def report(result: dict[str, Any]) -> None:
+    log("")
+    log(
+        f"records {result['records']:,} in {result['messages']} messages of up to "
+        f"{result['batch_size']} ({result['partitions']} partitions), store {result['event_store']}"
+    )
+    log(f"  baylink end to end   {result['baylink_records_per_s']:>12,.0f} records/s")
+    log(f"  raw aiokafka         {result['baseline_records_per_s']:>12,.0f} records/s")
+    log(f"  ratio                {result['ratio']:>12.3f}")
+    log(
+        f"  worker RSS (MiB)     start {result['worker_rss_mb_start']}, "
+        f"half-way {result['worker_rss_mb_half']}, peak {result['worker_rss_mb_peak']}, "
+        f"end {result['worker_rss_mb_end']}"
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        description="baylink end-to-end ingest throughput against raw aiokafka."
+    )
+    parser.add_argument("--records", type=int, default=200_000, help="default: %(default)s")
+    parser.add_argument("--batch-size", type=int, default=1000, help="default: %(default)s")
+    parser.add_argument(
+        "--event-store",
+        metavar="URL",
+        default=None,
+        help="an empty sqlite:////ABS/PATH or postgresql://... store [default: a temp SQLite]",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds a measured phase may take"
+    )
+    parser.add_argument(
+        "--join-timeout",
+        type=float,
+        default=180.0,
+        help="seconds the worker may take to join and store the warm-up",
+    )
+    parser.add_argument(
+        "--profile-worker",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="sample the worker with py-spy during the measured run, collapsed stacks to PATH",
+    )
+    parser.add_argument(
+        "--profile-wall",
+        action="store_true",
+        help="with --profile-worker: sample every thread, waiting included (not only the GIL)",
+    )
+    args = parser.parse_args(argv)
+    if args.records < 1 or args.batch_size < 1:
+        parser.error("--records and --batch-size must be positive")
+    return Options(
+        args.records,
+        args.batch_size,
+        args.event_store,
+        args.json,
+        args.timeout,
+        args.join_timeout,
+        args.profile_worker,
+        args.profile_wall,
+    )
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    # Even when started in the background with SIGINT ignored, Ctrl-C/SIGINT stops the run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with tempfile.TemporaryDirectory(prefix="baylink-bench-") as directory:
+            result = asyncio.run(measure(options, Path(directory)))
+    except BenchmarkError as error:
+        log(f"benchmark failed: {error}")
+        return 1
+    except KeyboardInterrupt:
+        log("interrupted; the broker and worker were stopped")
+        return 130
+    report(result)
+    if options.as_json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
