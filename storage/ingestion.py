@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -61,13 +61,28 @@ class IngestLedger(LedgerApplication):
         offset: int,
         record_ids: list[str],
     ) -> int:
-        """Store the batch, its record index rows and the Kafka position in one transaction."""
+        """Store one batch, its record index rows and the Kafka position in one transaction."""
         index = [(rid, batch.originator_id, batch.originator_version) for rid in record_ids]
+        return self.record_many(
+            [batch], topic=topic, partition=partition, offset=offset, record_index=index
+        )
+
+    def record_many(
+        self,
+        batches: Sequence[IngestChain.BatchRecorded],
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        record_index: list[tuple[str, UUID, int]],
+    ) -> int:
+        """Store consecutive batches of one chain and the last Kafka position in one
+        transaction; returns the log position of the last batch."""
         try:
             recordings = self.events.put(
-                [batch],
+                batches,
                 tracking=Tracking(tracking_name(topic, partition, self.broker_epoch), offset),
-                record_index=index,
+                record_index=record_index,
             )
         except IntegrityError as error:
             raise BatchConflictError(str(error)) from error

@@ -16,7 +16,7 @@ from typing import Any, cast
 import faust
 
 from streams import faults
-from streams.processor import IngestProcessor
+from streams.processor import IngestProcessor, Message
 from streams.settings import StreamsSettings
 
 log = logging.getLogger("baylink.streams.app")
@@ -48,9 +48,10 @@ def create_app(
 
     @app.agent(topic, concurrency=1, name="baylink.ingest")
     async def ingest(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            await _process_until_stored(processor, message)
+        # Whatever is buffered is stored together: one transaction per partition and take.
+        async for events in stream.take_events(settings.take_messages, settings.take_seconds):
+            for (topic_name, partition), messages in _by_partition(events).items():
+                await _process_until_stored(processor, topic_name, partition, messages)
 
     async def on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
         # Positions are re-read from the store: it, not Kafka's offset, says where to resume.
@@ -62,27 +63,33 @@ def create_app(
     return app
 
 
-async def _process_until_stored(processor: IngestProcessor, message: Any) -> None:
+def _by_partition(events: Sequence[Any]) -> dict[tuple[str, int], list[Message]]:
+    groups: dict[tuple[str, int], list[Message]] = {}
+    for event in events:
+        message = event.message
+        groups.setdefault((message.topic, message.partition), []).append(
+            Message(message.offset, message.value, message.headers)
+        )
+    return groups
+
+
+async def _process_until_stored(
+    processor: IngestProcessor, topic: str, partition: int, messages: list[Message]
+) -> None:
     delay = _RETRY_FIRST
     while True:
         try:
-            await asyncio.to_thread(
-                processor.process,
-                message.topic,
-                message.partition,
-                message.offset,
-                message.value,
-                message.headers,
-            )
-            # Stored, but Kafka's offset is not yet committed: a crash here means redelivery.
+            await asyncio.to_thread(processor.process_many, topic, partition, messages)
+            # Stored, but Kafka's offsets are not yet committed: a crash here means redelivery.
             faults.reached(faults.AFTER_STORE_COMMIT)
             return
-        except Exception as error:  # the store is down or busy: wait, never skip the message
+        except Exception as error:  # the store is down or busy: wait, never skip the messages
             log.error(
-                "could not store %s[%s]@%s, retrying in %.1fs: %s",
-                message.topic,
-                message.partition,
-                message.offset,
+                "could not store %s[%s]@%s..%s, retrying in %.1fs: %s",
+                topic,
+                partition,
+                messages[0].offset,
+                messages[-1].offset,
                 delay,
                 error,
             )

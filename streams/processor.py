@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
@@ -48,6 +49,24 @@ class Outcome:
 SKIPPED = Outcome(stored=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """The parts of a Kafka message the processor needs."""
+
+    offset: int
+    value: bytes | None
+    headers: HeaderItems
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One message, decoded and validated, before duplicates are removed."""
+
+    accepted: list[NormalisedRecord]
+    rejected: list[RejectedRecord]
+    provenance: Provenance
+
+
 class IngestProcessor:
     """Validates one message's batch and stores it with its Kafka position, exactly once."""
 
@@ -81,33 +100,92 @@ class IngestProcessor:
     def process(
         self, topic: str, partition: int, offset: int, value: bytes | None, headers: HeaderItems
     ) -> Outcome:
+        """One message; see ``process_many``."""
+        return self.process_many(topic, partition, [Message(offset, value, headers)])[0]
+
+    def process_many(
+        self, topic: str, partition: int, messages: Sequence[Message]
+    ) -> list[Outcome]:
+        """Messages of one partition, in offset order, stored in one transaction.
+
+        Every message still becomes its own batch event on the chain; only the commit, the
+        duplicate lookup and the tracking row are shared.
+        """
         position = (topic, partition)
         if position not in self._tracked:
             self._tracked[position] = self.ledger.resume_offset(topic, partition)
-        tracked = self._tracked[position]
-        if tracked is not None and offset <= tracked:
-            return SKIPPED
         try:
-            return self._store(topic, partition, offset, value, headers)
+            return self._store(topic, partition, messages)
         except BatchConflictError:
             # Another worker (before a rebalance settled) or a retry got there first.
             self.forget([position])
-            tracked = self._tracked[position] = self.ledger.resume_offset(topic, partition)
-            if tracked is not None and offset <= tracked:
-                return SKIPPED
-            return self._store(topic, partition, offset, value, headers)
+            self._tracked[position] = self.ledger.resume_offset(topic, partition)
+            return self._store(topic, partition, messages)
 
-    def _store(
-        self, topic: str, partition: int, offset: int, value: bytes | None, headers: HeaderItems
-    ) -> Outcome:
-        now = self.clock()
+    def _store(self, topic: str, partition: int, messages: Sequence[Message]) -> list[Outcome]:
+        tracked = self._tracked[(topic, partition)]
+        fresh_messages = sorted(
+            (m for m in messages if tracked is None or m.offset > tracked), key=lambda m: m.offset
+        )
+        outcomes = {m.offset: SKIPPED for m in messages}
+        if not fresh_messages:
+            return [outcomes[m.offset] for m in messages]
         parsed = dataset_of_ingest_topic(topic)
         dataset_id = parsed[0] if parsed else topic
+        # Looked up outside any catch-all: a store outage must be retried, not rejected.
+        validator = self._validator_or_none(topic, dataset_id)
+        now = self.clock()
+        readings = [
+            self._read(topic, partition, m, dataset_id, validator, now) for m in fresh_messages
+        ]
+        fresh_records = self._without_duplicates([r.accepted for r in readings])
+        head = self._head(topic, partition, dataset_id)
+        events = []
+        record_index: list[tuple[str, UUID, int]] = []
+        for message, reading, (fresh, duplicates) in zip(
+            fresh_messages, readings, fresh_records, strict=True
+        ):
+            event = next_batch(
+                head,
+                dataset_id=dataset_id,
+                partition=partition,
+                source=f"{topic}:{partition}@{message.offset}",
+                provenance=reading.provenance,
+                accepted=fresh,
+                rejected=reading.rejected,
+                duplicate_count=duplicates,
+            )
+            events.append(event)
+            record_index += [
+                (str(r[0]), event.originator_id, event.originator_version) for r in fresh
+            ]
+            head = ChainHead.after(event)
+            outcomes[message.offset] = Outcome(
+                True, len(fresh), len(reading.rejected), duplicates, None
+            )
+        faults.reached(faults.BEFORE_STORE_COMMIT)
+        last_offset = fresh_messages[-1].offset
+        self.ledger.record_many(
+            events, topic=topic, partition=partition, offset=last_offset, record_index=record_index
+        )
+        self._heads[(topic, partition)] = head
+        self._tracked[(topic, partition)] = last_offset
+        return [outcomes[m.offset] for m in messages]
+
+    def _read(
+        self,
+        topic: str,
+        partition: int,
+        message: Message,
+        dataset_id: str,
+        validator: RecordValidator | None,
+        now: datetime,
+    ) -> Reading:
+        """Decode and validate one message; whatever is wrong becomes a rejection."""
+        value, headers = message.value, message.headers
         accepted: list[NormalisedRecord] = []
         rejected: list[RejectedRecord] = []
         provenance: Provenance | None = None
-        # Looked up outside the catch-all below: a store outage must be retried, not rejected.
-        validator = self._validator_or_none(topic, dataset_id)
         try:
             if validator is None:
                 raise WireError(
@@ -116,9 +194,9 @@ class IngestProcessor:
             batch = wire.decode(value, headers, dataset_id)
             provenance = batch.provenance
             if batch.payload_rejection is not None:
-                reason, message = batch.payload_rejection
+                reason, text = batch.payload_rejection
                 rejected.append(
-                    RejectedRecord(-1, RejectionReason.BAD_PAYLOAD, f"{reason}: {message}")
+                    RejectedRecord(-1, RejectionReason.BAD_PAYLOAD, f"{reason}: {text}")
                 )
             else:
                 result = validator.validate(batch.rows, provenance.region, now)
@@ -126,7 +204,7 @@ class IngestProcessor:
         except WireError as error:
             rejected = [RejectedRecord(-1, error.reason, error.message, None, excerpt_of(value))]
         except Exception as error:  # a poison message must never stall its partition
-            log.exception("unexpected failure reading %s[%s]@%s", topic, partition, offset)
+            log.exception("unexpected failure reading %s[%s]@%s", topic, partition, message.offset)
             accepted, rejected = (
                 [],
                 [
@@ -140,30 +218,10 @@ class IngestProcessor:
                 ],
             )
         if provenance is None:
-            provenance = self._provenance_of_unreadable(topic, partition, offset, value, headers)
-        fresh, duplicates = self._without_duplicates(accepted)
-        head = self._head(topic, partition, dataset_id)
-        event = next_batch(
-            head,
-            dataset_id=dataset_id,
-            partition=partition,
-            source=f"{topic}:{partition}@{offset}",
-            provenance=provenance,
-            accepted=fresh,
-            rejected=rejected,
-            duplicate_count=duplicates,
-        )
-        faults.reached(faults.BEFORE_STORE_COMMIT)
-        notification_id = self.ledger.record(
-            event,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            record_ids=[str(r[0]) for r in fresh],
-        )
-        self._heads[(topic, partition)] = ChainHead.after(event)
-        self._tracked[(topic, partition)] = offset
-        return Outcome(True, len(fresh), len(rejected), duplicates, notification_id)
+            provenance = self._provenance_of_unreadable(
+                topic, partition, message.offset, value, headers
+            )
+        return Reading(accepted, rejected, provenance)
 
     def _validator_or_none(self, topic: str, dataset_id: str) -> RecordValidator | None:
         validator = self._validators.get(topic)
@@ -185,18 +243,22 @@ class IngestProcessor:
         return head
 
     def _without_duplicates(
-        self, accepted: list[NormalisedRecord]
-    ) -> tuple[list[NormalisedRecord], int]:
-        if not accepted:
-            return accepted, 0
-        ids = [str(r[0]) for r in accepted]
-        seen = self.ledger.existing_record_ids(ids)
-        fresh: list[NormalisedRecord] = []
-        for record_id, record in zip(ids, accepted, strict=True):
-            if record_id not in seen:
-                seen.add(record_id)
-                fresh.append(record)
-        return fresh, len(accepted) - len(fresh)
+        self, accepted: list[list[NormalisedRecord]]
+    ) -> list[tuple[list[NormalisedRecord], int]]:
+        """Per message: the records not stored before (nor earlier in this group), and how
+        many were duplicates."""
+        ids = [str(r[0]) for records in accepted for r in records]
+        seen = self.ledger.existing_record_ids(ids) if ids else set()
+        out = []
+        for records in accepted:
+            fresh: list[NormalisedRecord] = []
+            for record in records:
+                record_id = str(record[0])
+                if record_id not in seen:
+                    seen.add(record_id)
+                    fresh.append(record)
+            out.append((fresh, len(records) - len(fresh)))
+        return out
 
     def _provenance_of_unreadable(
         self, topic: str, partition: int, offset: int, value: bytes | None, headers: HeaderItems

@@ -18,6 +18,9 @@ class StreamsSettings(BaseSettings):
     batch_size: int = Field(default=1000, ge=1, le=50_000)
     catalog_poll_seconds: float = Field(default=2.0, gt=0)
     commit_interval_seconds: float = Field(default=1.0, gt=0)
+    # Messages buffered before one store transaction per partition, and how long to wait.
+    take_messages: int = Field(default=64, ge=1, le=10_000)
+    take_seconds: float = Field(default=0.05, gt=0)
     # A dead worker's partitions move after the session timeout; a joining worker waits up
     # to the rebalance timeout for the others, so both are kept short on one machine.
     session_timeout_seconds: float = Field(default=10.0, gt=0)

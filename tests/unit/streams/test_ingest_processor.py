@@ -10,11 +10,12 @@ import pytest
 import yaml
 
 from domain.dataset import DatasetDefinition
+from domain.ingest import chain_id_for, verify_chain
 from domain.provenance import Provenance
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
 from streams import wire
-from streams.processor import IngestProcessor
+from streams.processor import IngestProcessor, Message
 from tests.support.platform import SENSOR_READINGS, reading_rows
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -108,3 +109,28 @@ def test_a_poison_message_is_stored_as_a_rejection_and_the_next_one_is_accepted(
     assert (poison.stored, poison.accepted, poison.rejected) == (True, 0, 1)
     assert (after.accepted, after.rejected) == (5, 0)
     assert ledger.totals(dataset).rejected == 1
+
+
+def test_messages_stored_together_each_become_a_batch_and_are_tracked_once(
+    stores: tuple[Catalog, IngestLedger, DatasetDefinition],
+) -> None:
+    catalog, ledger, dataset = stores
+    first, headers = _message(dataset, "f")
+    second, _ = _message(dataset, "g")
+    processor = _processor(catalog, ledger)
+
+    outcomes = processor.process_many(
+        dataset.ingest_topic,
+        0,
+        [Message(10, first, headers), Message(11, second, headers), Message(12, first, headers)],
+    )
+    redelivered = _processor(catalog, ledger).process_many(
+        dataset.ingest_topic, 0, [Message(11, second, headers), Message(12, first, headers)]
+    )
+
+    assert [(o.accepted, o.duplicates) for o in outcomes] == [(5, 0), (5, 0), (0, 5)]
+    assert not any(o.stored for o in redelivered)
+    assert ledger.resume_offset(dataset.ingest_topic, 0) == 12
+    batches = list(ledger.batches(chain_id_for(dataset.id, 0)))
+    assert [b.source.rsplit("@", 1)[1] for b in batches] == ["10", "11", "12"]
+    assert verify_chain(batches) is not None
