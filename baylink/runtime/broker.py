@@ -13,6 +13,7 @@ from typing import IO, Self
 
 from baylink.runtime.errors import BrokerStartError
 from baylink.runtime.kafka_probe import KafkaProbeError, fetch_brokers
+from baylink.runtime.parent_watch import die_with_parent
 from baylink.runtime.ports import LOOPBACK, ensure_port_free, free_port
 from baylink.runtime.process_group import signal_group, stop_group
 
@@ -105,6 +106,7 @@ class TansuBroker:
             stderr=subprocess.STDOUT,
             env={**os.environ, **self._extra_env},
             start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, no locks taken
         )
         try:
             self._wait_until_answering()

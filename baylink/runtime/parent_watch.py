@@ -6,8 +6,11 @@ The supervisor names itself in BAYLINK_SUPERVISOR_PID; a child that sees its par
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
+import sys
 import threading
 
 SUPERVISOR_ENV = "BAYLINK_SUPERVISOR_PID"
@@ -29,3 +32,15 @@ def watch_supervisor() -> None:
                 return
 
     threading.Thread(target=watch, name="baylink-parent-watch", daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child about to exec (a binary we cannot change, such as the broker): ask Linux
+    to send it SIGTERM when the process that started it dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)

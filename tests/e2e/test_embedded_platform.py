@@ -187,7 +187,7 @@ def test_children_stop_when_up_itself_is_killed(
     children = [
         psutil.Process(pid)
         for name, pid in state.pids.items()
-        if name in ("worker", "api", "snapshots")
+        if name in ("worker", "api", "snapshots", "broker")
     ]
 
     process.send_signal(signal.SIGKILL)
@@ -196,5 +196,5 @@ def test_children_stop_when_up_itself_is_killed(
     wait_until(
         lambda: not [p for p in children if p.is_running() and p.status() != "zombie"],
         30,
-        what="the worker and API to notice that baylink up is gone",
+        what="the broker, worker, snapshots and API to stop with baylink up",
     )
