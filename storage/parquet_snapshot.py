@@ -8,9 +8,11 @@ partition columns live in the path, not in the file.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -99,8 +101,46 @@ def partition_files(dataset: DatasetDefinition, table: pa.Table) -> list[Partiti
         mask = pc.and_(pc.equal(table["region"], region), pc.equal(table["_day"], day))
         part = table.filter(mask).sort_by(_sort_keys(dataset))
         part = part.drop_columns(["region", "_day"]).cast(target)
+        if dataset.geometry is not None:
+            part = with_point_geometry(part, dataset.geometry.lon, dataset.geometry.lat)
         out.append(PartitionFile(str(region), str(day), part.num_rows, _parquet_bytes(part)))
     return out
+
+
+_WKB_POINT = np.dtype([("order", "u1"), ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def with_point_geometry(table: pa.Table, lon: str, lat: str) -> pa.Table:
+    """Add a WKB ``geometry`` column built from the WGS-84 point fields, with GeoParquet 1.1
+    metadata (CRS omitted means OGC:CRS84, i.e. WGS-84 longitude/latitude)."""
+    xs = table[lon].to_numpy(zero_copy_only=False)
+    ys = table[lat].to_numpy(zero_copy_only=False)
+    missing = np.isnan(xs) | np.isnan(ys)
+    points = np.zeros(len(xs), dtype=_WKB_POINT)
+    points["order"], points["kind"], points["x"], points["y"] = 1, 1, xs, ys
+    wkb = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(_WKB_POINT.itemsize), len(points), [None, pa.py_buffer(points.tobytes())]
+    ).cast(pa.binary())
+    wkb = pc.if_else(pa.array(missing), pa.scalar(None, pa.binary()), wkb)
+    present = ~missing
+    bbox = (
+        [
+            float(xs[present].min()),
+            float(ys[present].min()),
+            float(xs[present].max()),
+            float(ys[present].max()),
+        ]
+        if present.any()
+        else []
+    )
+    geo = {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"], "bbox": bbox}},
+    }
+    table = table.append_column(pa.field("geometry", pa.binary()), wkb)
+    metadata = {**(table.schema.metadata or {}), b"geo": json.dumps(geo, sort_keys=True).encode()}
+    return table.replace_schema_metadata(metadata)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -115,14 +115,24 @@ class IngestProcessor:
         if position not in self._tracked:
             self._tracked[position] = self.ledger.resume_offset(topic, partition)
         try:
-            return self._store(topic, partition, messages)
+            # Optimistic: the record index's unique key rejects a transaction holding a record
+            # stored before, so the common case needs no lookup first.
+            return self._store(topic, partition, messages, look_up_duplicates=False)
         except BatchConflictError:
-            # Another worker (before a rebalance settled) or a retry got there first.
+            # A record sent before, or another worker (before a rebalance settled) or a retry
+            # got there first: reload where the partition stands and look everything up.
             self.forget([position])
             self._tracked[position] = self.ledger.resume_offset(topic, partition)
-            return self._store(topic, partition, messages)
+            return self._store(topic, partition, messages, look_up_duplicates=True)
 
-    def _store(self, topic: str, partition: int, messages: Sequence[Message]) -> list[Outcome]:
+    def _store(
+        self,
+        topic: str,
+        partition: int,
+        messages: Sequence[Message],
+        *,
+        look_up_duplicates: bool,
+    ) -> list[Outcome]:
         tracked = self._tracked[(topic, partition)]
         fresh_messages = sorted(
             (m for m in messages if tracked is None or m.offset > tracked), key=lambda m: m.offset
@@ -138,7 +148,9 @@ class IngestProcessor:
         readings = [
             self._read(topic, partition, m, dataset_id, validator, now) for m in fresh_messages
         ]
-        fresh_records = self._without_duplicates([r.accepted for r in readings])
+        fresh_records = self._without_duplicates(
+            [r.accepted for r in readings], look_up=look_up_duplicates
+        )
         head = self._head(topic, partition, dataset_id)
         events = []
         record_index: list[tuple[str, UUID, int]] = []
@@ -243,12 +255,12 @@ class IngestProcessor:
         return head
 
     def _without_duplicates(
-        self, accepted: list[list[NormalisedRecord]]
+        self, accepted: list[list[NormalisedRecord]], *, look_up: bool
     ) -> list[tuple[list[NormalisedRecord], int]]:
-        """Per message: the records not stored before (nor earlier in this group), and how
-        many were duplicates."""
+        """Per message: the records not stored before (when ``look_up``) nor earlier in this
+        group, and how many were duplicates."""
         ids = [str(r[0]) for records in accepted for r in records]
-        seen = self.ledger.existing_record_ids(ids) if ids else set()
+        seen = self.ledger.existing_record_ids(ids) if ids and look_up else set()
         out = []
         for records in accepted:
             fresh: list[NormalisedRecord] = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import struct
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -9,6 +12,7 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -166,3 +170,30 @@ def test_a_snapshot_in_s3_is_readable_straight_from_the_bucket(
     table = files.to_table()
     assert table.num_rows == manifest.row_count == 2_500
     assert sorted(set(table["region"].to_pylist())) == ["gd-shenzhen", "hk", "mo"]
+
+
+def test_snapshots_of_a_dataset_with_points_carry_geoparquet_metadata(
+    ingested: tuple[str, DatasetDefinition, IngestProcessor], tmp_path: Path
+) -> None:
+    url, dataset, processor = ingested
+    store = LocalObjectStore(tmp_path / "objects")
+    snapshot_ledger, catalog = SnapshotLedger(url), Catalog(url)
+    try:
+        _ingest(processor, dataset, "geo", 1_000, first_offset=0)
+        [manifest] = SnapshotBuilder(snapshot_ledger, catalog, store).run_once()
+    finally:
+        snapshot_ledger.close()
+        catalog.close()
+
+    part = pq.read_table(io.BytesIO(store.get(manifest.files[0].key)))
+    geo = json.loads(part.schema.metadata[b"geo"])
+    points = [struct.unpack("<BIdd", wkb) for wkb in part["geometry"].to_pylist()]
+
+    assert geo["primary_column"] == "geometry"
+    assert geo["columns"]["geometry"]["encoding"] == "WKB"
+    assert geo["columns"]["geometry"]["geometry_types"] == ["Point"]
+    assert [(x, y) for _, _, x, y in points] == list(
+        zip(part["lon"].to_pylist(), part["lat"].to_pylist(), strict=True)
+    )
+    lons, lats = part["lon"].to_pylist(), part["lat"].to_pylist()
+    assert geo["columns"]["geometry"]["bbox"] == [min(lons), min(lats), max(lons), max(lats)]
