@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import hashlib
 import os
 import signal
 import subprocess
@@ -19,7 +21,10 @@ import yaml
 
 from domain.dataset import DatasetDefinition
 from domain.ingest import chain_id_for, verify_chain
+from domain.provenance import Provenance
 from storage.ingestion import IngestLedger
+from streams import wire
+from streams.publisher import PublishReport, make_producer, publish_rows
 
 REPO = Path(__file__).resolve().parents[2]
 SENSOR_READINGS = REPO / "tests" / "fixtures" / "datasets" / "sensor-readings.yaml"
@@ -207,3 +212,46 @@ def wait_until(condition: Any, timeout: float, interval: float = 0.2, what: str 
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+
+
+def provenance_for(source: str, region: str = "gd-shenzhen") -> Provenance:
+    """Provenance of a test payload named ``source``."""
+    return Provenance(
+        source_uri=f"file:///{source}",
+        received_at=datetime.now(UTC),
+        payload_sha256=hashlib.sha256(source.encode()).hexdigest(),
+        connector="test",
+        connector_version="1",
+        region=region,
+        wire_schema_version=wire.WIRE_SCHEMA_VERSION,
+    )
+
+
+def publish_readings(
+    bootstrap: str, dataset: DatasetDefinition, count: int, prefix: str, batch_size: int
+) -> PublishReport:
+    """Publish ``count`` fresh readings straight to the dataset's ingest topic."""
+
+    async def publish() -> PublishReport:
+        producer = make_producer(bootstrap)
+        await producer.start()
+        try:
+            return await publish_rows(
+                producer,
+                dataset,
+                reading_rows(count, prefix=prefix),
+                provenance_for(f"{prefix}.csv"),
+                batch_size=batch_size,
+            )
+        finally:
+            await producer.stop()
+
+    return asyncio.run(publish())
+
+
+def stored_all(ledger: IngestLedger, topic: str, targets: dict[int, int]) -> bool:
+    """Whether the store has tracked every partition up to the given offsets."""
+    return all(
+        (ledger.resume_offset(topic, partition) or -1) >= offset
+        for partition, offset in targets.items()
+    )

@@ -8,18 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from domain.dataset import DatasetDefinition
-from domain.provenance import Provenance
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
-from streams import faults, wire
-from streams.publisher import PublishReport, make_producer, publish_rows
+from streams import faults
 from tests.support.platform import (
     PlatformEnv,
     WorkerProcess,
     audit_store,
     dataset_file,
-    reading_rows,
+    publish_readings,
+    stored_all,
     unique_suffix,
     wait_until,
 )
@@ -31,35 +29,6 @@ WAVES = 12
 WAVE_SIZE = 8_500
 BROKER_RESTART_WAVE = 8
 BATCH_SIZE = 200
-
-
-def _provenance(wave: int) -> Provenance:
-    return Provenance(
-        source_uri=f"file:///crash-test/wave-{wave}.csv",
-        received_at=reading_rows(1)[0]["observed_at"],
-        payload_sha256=f"{wave:064x}",
-        connector="test",
-        connector_version="1",
-        region="gd-shenzhen",
-        wire_schema_version=wire.WIRE_SCHEMA_VERSION,
-    )
-
-
-async def _publish_wave(bootstrap: str, dataset: DatasetDefinition, wave: int) -> PublishReport:
-    producer = make_producer(bootstrap)
-    await producer.start()
-    try:
-        rows = reading_rows(WAVE_SIZE, prefix=f"w{wave}-")
-        return await publish_rows(producer, dataset, rows, _provenance(wave), batch_size=BATCH_SIZE)
-    finally:
-        await producer.stop()
-
-
-def _stored_all(ledger: IngestLedger, topic: str, targets: dict[int, int]) -> bool:
-    return all(
-        (ledger.resume_offset(topic, partition) or -1) >= offset
-        for partition, offset in targets.items()
-    )
 
 
 def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothing(
@@ -84,7 +53,7 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
                 worker.stop()
                 worker.start(**{faults.ENV: named[wave]})
             position = ledger.position()
-            report = asyncio.run(_publish_wave(broker.bootstrap, dataset, wave))
+            report = publish_readings(broker.bootstrap, dataset, WAVE_SIZE, f"w{wave}-", BATCH_SIZE)
             for partition, offset in report.last_offsets().items():
                 targets[partition] = max(offset, targets.get(partition, -1))
             if wave in named:
@@ -95,7 +64,7 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
                 wait_until(lambda p=position: ledger.position() > p, 180, 0.01, "progress")
                 random_moment = rng.uniform(0, 0.15)
                 asyncio.run(asyncio.sleep(random_moment))
-                kills_mid_wave += not _stored_all(ledger, dataset.ingest_topic, targets)
+                kills_mid_wave += not stored_all(ledger, dataset.ingest_topic, targets)
                 worker.kill()
                 random_kills += 1
                 if wave == BROKER_RESTART_WAVE:
@@ -103,7 +72,7 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
                     broker.start()
                 worker.start()
         wait_until(
-            lambda: _stored_all(ledger, dataset.ingest_topic, targets),
+            lambda: stored_all(ledger, dataset.ingest_topic, targets),
             timeout=300,
             what=f"every published message to be stored\n{worker.log_tail()}",
         )

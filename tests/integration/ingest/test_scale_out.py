@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
 import pytest
 
-from domain.dataset import DatasetDefinition
-from domain.provenance import Provenance
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
-from streams import wire
-from streams.publisher import make_producer, publish_rows
 from tests.support.platform import (
     PlatformEnv,
     WorkerProcess,
     audit_store,
     dataset_file,
-    reading_rows,
+    publish_readings,
+    stored_all,
     unique_suffix,
     wait_until,
 )
@@ -28,31 +24,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WAVES = 6
 WAVE_SIZE = 10_000
-
-
-async def _publish(bootstrap: str, dataset: DatasetDefinition, wave: int) -> dict[int, int]:
-    producer = make_producer(bootstrap)
-    await producer.start()
-    try:
-        provenance = Provenance(
-            source_uri=f"file:///scale-out/wave-{wave}.csv",
-            received_at=reading_rows(1)[0]["observed_at"],
-            payload_sha256=f"{wave:064x}",
-            connector="test",
-            connector_version="1",
-            region="hk",
-            wire_schema_version=wire.WIRE_SCHEMA_VERSION,
-        )
-        report = await publish_rows(
-            producer,
-            dataset,
-            reading_rows(WAVE_SIZE, prefix=f"x{wave}-"),
-            provenance,
-            batch_size=250,
-        )
-        return report.last_offsets()
-    finally:
-        await producer.stop()
 
 
 def _ingest_partitions(log: str, topic: str) -> list[set[int]]:
@@ -77,11 +48,6 @@ def test_a_second_worker_takes_over_the_partitions_of_one_that_dies(
     second = WorkerProcess(env, name="second", log_level="INFO").start()
     targets: dict[int, int] = {}
 
-    def stored_all() -> bool:
-        return all(
-            (ledger.resume_offset(dataset.ingest_topic, p) or -1) >= o for p, o in targets.items()
-        )
-
     try:
         wait_until(
             lambda: (
@@ -92,13 +58,18 @@ def test_a_second_worker_takes_over_the_partitions_of_one_that_dies(
             what="both workers to be assigned partitions",
         )
         for wave in range(WAVES):
-            for partition, offset in asyncio.run(_publish(tansu_broker, dataset, wave)).items():
+            report = publish_readings(tansu_broker, dataset, WAVE_SIZE, f"x{wave}-", 250)
+            for partition, offset in report.last_offsets().items():
                 targets[partition] = max(offset, targets.get(partition, -1))
             if wave == 1:
                 position = ledger.position()
                 wait_until(lambda p=position: ledger.position() > p, 60, 0.01, "progress")
                 second.kill()
-        wait_until(stored_all, timeout=300, what=f"all messages stored\n{first.log_tail()}")
+        wait_until(
+            lambda: stored_all(ledger, dataset.ingest_topic, targets),
+            timeout=300,
+            what=f"all messages stored\n{first.log_tail()}",
+        )
         audit = audit_store(ledger, dataset)
         first_log = first.log_path.read_text()
         second_log = second.log_path.read_text()

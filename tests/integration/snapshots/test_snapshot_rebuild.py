@@ -18,8 +18,10 @@ import yaml
 
 from domain.dataset import DatasetDefinition
 from domain.provenance import Provenance
+from domain.snapshot import Manifest
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
+from storage.object_store import ObjectStore
 from storage.object_store_local import LocalObjectStore
 from storage.object_store_s3 import S3ObjectStore
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
@@ -82,6 +84,22 @@ def _ingest(
         )
 
 
+def _ingest_and_snapshot(
+    ingested: tuple[str, DatasetDefinition, IngestProcessor],
+    store: ObjectStore,
+    prefix: str,
+    count: int,
+) -> list[Manifest]:
+    url, dataset, processor = ingested
+    snapshot_ledger, catalog = SnapshotLedger(url), Catalog(url)
+    try:
+        _ingest(processor, dataset, prefix, count, first_offset=0)
+        return SnapshotBuilder(snapshot_ledger, catalog, store).run_once()
+    finally:
+        snapshot_ledger.close()
+        catalog.close()
+
+
 def test_deleted_snapshots_rebuild_to_the_same_bytes(
     ingested: tuple[str, DatasetDefinition, IngestProcessor], tmp_path: Path
 ) -> None:
@@ -116,15 +134,8 @@ def test_deleted_snapshots_rebuild_to_the_same_bytes(
 def test_a_snapshot_is_readable_by_an_independent_parquet_reader(
     ingested: tuple[str, DatasetDefinition, IngestProcessor], tmp_path: Path
 ) -> None:
-    url, dataset, processor = ingested
     store = LocalObjectStore(tmp_path / "objects")
-    snapshot_ledger, catalog = SnapshotLedger(url), Catalog(url)
-    try:
-        _ingest(processor, dataset, "read", 3_000, first_offset=0)
-        [manifest] = SnapshotBuilder(snapshot_ledger, catalog, store).run_once()
-    finally:
-        snapshot_ledger.close()
-        catalog.close()
+    [manifest] = _ingest_and_snapshot(ingested, store, "read", 3_000)
 
     files = pads.dataset(
         str(tmp_path / "objects" / "snapshots"),
@@ -141,16 +152,10 @@ def test_a_snapshot_is_readable_by_an_independent_parquet_reader(
 def test_a_snapshot_in_s3_is_readable_straight_from_the_bucket(
     ingested: tuple[str, DatasetDefinition, IngestProcessor], seaweed: S3Endpoint
 ) -> None:
-    url, dataset, processor = ingested
+    dataset = ingested[1]
     bucket = f"baylink-snapshots-{uuid.uuid4().hex[:8]}"
     store = S3ObjectStore(seaweed.endpoint, bucket, seaweed.access_key, seaweed.secret_key)
-    snapshot_ledger, catalog = SnapshotLedger(url), Catalog(url)
-    try:
-        _ingest(processor, dataset, "s3", 2_500, first_offset=0)
-        [manifest] = SnapshotBuilder(snapshot_ledger, catalog, store).run_once()
-    finally:
-        snapshot_ledger.close()
-        catalog.close()
+    [manifest] = _ingest_and_snapshot(ingested, store, "s3", 2_500)
     s3 = pafs.S3FileSystem(
         access_key=seaweed.access_key,
         secret_key=seaweed.secret_key,
@@ -175,15 +180,8 @@ def test_a_snapshot_in_s3_is_readable_straight_from_the_bucket(
 def test_snapshots_of_a_dataset_with_points_carry_geoparquet_metadata(
     ingested: tuple[str, DatasetDefinition, IngestProcessor], tmp_path: Path
 ) -> None:
-    url, dataset, processor = ingested
     store = LocalObjectStore(tmp_path / "objects")
-    snapshot_ledger, catalog = SnapshotLedger(url), Catalog(url)
-    try:
-        _ingest(processor, dataset, "geo", 1_000, first_offset=0)
-        [manifest] = SnapshotBuilder(snapshot_ledger, catalog, store).run_once()
-    finally:
-        snapshot_ledger.close()
-        catalog.close()
+    [manifest] = _ingest_and_snapshot(ingested, store, "geo", 1_000)
 
     part = pq.read_table(io.BytesIO(store.get(manifest.files[0].key)))
     geo = json.loads(part.schema.metadata[b"geo"])
