@@ -183,6 +183,19 @@ class DatasetDetail(DatasetSummaryModel):
         )
 
 
+class AggregatePage(BaseModel):
+    """Metrics per group, ordered by the group keys."""
+
+    dataset_id: str
+    groups: list[dict[str, Any]] = Field(
+        description="One object per group: the group keys, then each metric as <function>_<field>"
+        " (count as count)."
+    )
+    current_to_position: int = Field(
+        description="The answer covers every record stored up to this event-log position."
+    )
+
+
 class RecordsPage(BaseModel):
     """One page of records in (time field, record_id) order."""
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from domain.dataset import DatasetDefinition
+from domain.dataset import DatasetDefinition, FieldType
 from domain.errors import DatasetNotFoundError
 from domain.ingest import IngestChain
 from domain.record import from_micros, to_micros
@@ -179,6 +179,17 @@ class RecordPage:
     table: pa.Table
     next_cursor: str | None
     current_to_position: int
+
+
+@dataclass(frozen=True)
+class AggregateResult:
+    """One row per group with the asked metrics, and the log position it is complete up to."""
+
+    table: pa.Table
+    current_to_position: int
+
+
+AGGREGATE_FUNCTIONS = ("count", "sum", "mean", "min", "max")
 
 
 @dataclass(frozen=True)
@@ -380,6 +391,53 @@ class QueryService:
                 fingerprint,
             )
         return RecordPage(page.select(columns), next_cursor, view.position)
+
+    # Aggregates --------------------------------------------------------------------------
+
+    def aggregate(
+        self,
+        dataset_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        region: str | None = None,
+        bbox: BoundingBox | None = None,
+        group_by: Sequence[str] = ("region",),
+        metrics: Sequence[str] = ("count",),
+    ) -> AggregateResult:
+        """Metrics per group over every matching record, in one scan of only the needed columns.
+
+        ``metrics`` are ``count`` or ``<function>:<field>`` with a function of
+        AGGREGATE_FUNCTIONS and a numeric field. Filters are those of ``records``.
+        """
+        dataset = self._definition(dataset_id)
+        filters = self._filters(dataset, start, end, region, bbox)
+        schema = record_schema(dataset)
+        keys = _group_keys(schema, group_by)
+        wanted = _metrics(dataset, metrics)
+        # A table of no columns loses its row count; record_id carries the rows for count.
+        columns = list(dict.fromkeys([*keys, *(f for f, _ in wanted if f)])) or ["record_id"]
+        view = self._view(dataset)
+        predicate = _predicate(dataset, filters, None)
+        fragments = [
+            fragment
+            for files in _candidate_files(view, filters, None).values()
+            for _, fragment in files
+        ]
+        scanned = fragments_dataset(schema, fragments, self._location).to_table(
+            columns=columns, filter=predicate
+        )
+        tail = view.tail if predicate is None else view.tail.filter(predicate)
+        combined = pa.concat_tables([scanned, tail.select(columns).cast(scanned.schema)])
+        aggregations = [(f, fn) if f else ([], "count_all") for f, fn in wanted]
+        grouped = combined.group_by(keys).aggregate(aggregations)
+        names = [*keys, *(f"{fn}_{f}" if f else "count" for f, fn in wanted)]
+        ordered = grouped.select(
+            [*keys, *(f"{f}_{fn}" if f else "count_all" for f, fn in wanted)]
+        ).rename_columns(names)
+        if keys:
+            ordered = ordered.sort_by([(k, "ascending") for k in keys])
+        return AggregateResult(ordered, view.position)
 
     # Provenance --------------------------------------------------------------------------
 
@@ -621,6 +679,41 @@ def _instant(parameter: str, moment: datetime | None) -> int | None:
 def _micros(moment: object) -> int:
     assert isinstance(moment, datetime)
     return to_micros(moment)
+
+
+def _group_keys(schema: pa.Schema, group_by: Sequence[str]) -> list[str]:
+    keys = list(dict.fromkeys(group_by))
+    for key in keys:
+        if key not in schema.names or key == "record_id":
+            raise BadFilterError("group_by", f"cannot group by {key!r}: not a groupable field")
+        if pa.types.is_floating(schema.field(key).type):
+            raise BadFilterError("group_by", f"cannot group by {key!r}: it is a float field")
+    return keys
+
+
+def _metrics(dataset: DatasetDefinition, metrics: Sequence[str]) -> list[tuple[str, str]]:
+    """``count`` or ``function:field`` → (field, pyarrow function); field is '' for count."""
+    if not metrics:
+        raise BadFilterError("metrics", "ask for at least one metric, e.g. count or mean:speed")
+    out: list[tuple[str, str]] = []
+    for metric in dict.fromkeys(metrics):
+        if metric == "count":
+            out.append(("", "count"))
+            continue
+        function, _, name = metric.partition(":")
+        if function not in AGGREGATE_FUNCTIONS or function == "count" or not name:
+            raise BadFilterError(
+                "metrics",
+                f"{metric!r} is not count or <function>:<field> with a function of "
+                f"{', '.join(AGGREGATE_FUNCTIONS[1:])}",
+            )
+        if not dataset.has_field(name) or dataset.field(name).type not in (
+            FieldType.INT64,
+            FieldType.FLOAT64,
+        ):
+            raise BadFilterError("metrics", f"{name!r} is not a numeric field of {dataset.id!r}")
+        out.append((name, function))
+    return out
 
 
 def _projection(dataset: DatasetDefinition, fields: Sequence[str] | None) -> list[str]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import datasets, provenance, records, snapshots
+from api.routes import aggregates, datasets, provenance, records, snapshots
 
 
 def v1_router() -> APIRouter:
     router = APIRouter(prefix="/v1")
-    for module in (datasets, records, snapshots, provenance):
+    for module in (datasets, records, aggregates, snapshots, provenance):
         router.include_router(module.router)
     return router

@@ -23,6 +23,7 @@ OPERATIONS = [
     ("GET", "/v1/datasets"),
     ("GET", "/v1/datasets/{dataset_id}"),
     ("GET", "/v1/datasets/{dataset_id}/records"),
+    ("GET", "/v1/datasets/{dataset_id}/aggregate"),
     ("GET", "/v1/datasets/{dataset_id}/snapshots"),
     ("GET", "/v1/snapshots/{dataset_id}/{snapshot_id}"),
     ("GET", "/v1/records/{record_id}/provenance"),
