@@ -1,9 +1,11 @@
-"""One store of 10,000 readings per object store (local directory and S3 on SeaweedFS), part
-snapshotted and part in the tail, served in-process by the baylink API."""
+"""One store of 10,000 readings per object store (local directory and S3 on SeaweedFS) and
+event store (SQLite and PostgreSQL), part snapshotted and part in the tail, served in-process
+by the baylink API."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -15,7 +17,12 @@ from api.services import QueryServiceProvider
 from api.settings import ApiSettings
 from storage.object_store_factory import open_object_store
 from tests.integration.api.readings import StoredReadings, store_readings
-from tests.support.services import S3Endpoint
+from tests.support.services import (
+    PostgresUnavailableError,
+    S3Endpoint,
+    create_database,
+    drop_database,
+)
 
 
 @dataclass
@@ -37,14 +44,37 @@ def _object_store_url(
     return f"s3://baylink-api-test?endpoint={seaweed.endpoint}", env
 
 
-@pytest.fixture(scope="session", params=["local", "s3"])
+@contextmanager
+def _event_store_url(kind: str, tmp: pytest.TempPathFactory) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp.mktemp('events') / 'events.sqlite'}"
+        return
+    try:
+        name = create_database()
+    except PostgresUnavailableError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture(
+    scope="session",
+    params=[("local", "sqlite"), ("s3", "sqlite"), ("local", "postgres")],
+    ids=["local-sqlite", "s3-sqlite", "local-postgres"],
+)
 def served_readings(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedReadings]:
-    """Readings stored in SQLite and snapshotted to the object store, and an app serving them."""
-    object_store_url, env = _object_store_url(request.param, request, tmp_path_factory)
-    event_store_url = f"sqlite:///{tmp_path_factory.mktemp('events') / 'events.sqlite'}"
-    with pytest.MonkeyPatch.context() as patch:
+    """Readings stored in the event store and snapshotted to the object store, and an app
+    serving them."""
+    store_kind, event_store_kind = request.param
+    object_store_url, env = _object_store_url(store_kind, request, tmp_path_factory)
+    with (
+        _event_store_url(event_store_kind, tmp_path_factory) as event_store_url,
+        pytest.MonkeyPatch.context() as patch,
+    ):
         # The S3 store reads its credentials from the environment whenever the API opens it
         # (again after a shutdown, which schemathesis's client runs).
         for name, value in env.items():
