@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -66,6 +67,12 @@ def _record_format(
 
 
 QueryServiceDep = Annotated[QueryService, Depends(_query_service)]
+StartParam = Annotated[
+    datetime | None, Query(description="Earliest time (inclusive), ISO 8601 with a UTC offset.")
+]
+EndParam = Annotated[
+    datetime | None, Query(description="Latest time (exclusive), ISO 8601 with a UTC offset.")
+]
 BoundingBoxParam = Annotated[BoundingBox | None, Depends(_bbox)]
 FieldsParam = Annotated[tuple[str, ...] | None, Depends(_fields)]
 RecordFormatParam = Annotated[RecordFormat, Depends(_record_format)]

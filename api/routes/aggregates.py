@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.dependencies import REGION_PATTERN, BoundingBoxParam, DatasetId, QueryServiceDep
+from api.dependencies import (
+    REGION_PATTERN,
+    BoundingBoxParam,
+    DatasetId,
+    EndParam,
+    QueryServiceDep,
+    StartParam,
+)
 from api.errors import problem_responses
 from api.schemas import AggregatePage
 
@@ -34,14 +40,8 @@ def dataset_aggregate(
         list[str] | None,
         Query(description="count, or function:field with sum, mean, min or max; repeatable."),
     ] = None,
-    start: Annotated[
-        datetime | None,
-        Query(description="Earliest time (inclusive), ISO 8601 with a UTC offset."),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        Query(description="Latest time (exclusive), ISO 8601 with a UTC offset."),
-    ] = None,
+    start: StartParam = None,
+    end: EndParam = None,
     region: Annotated[
         str | None, Query(pattern=REGION_PATTERN, description="Region code, e.g. hk.")
     ] = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -12,9 +11,11 @@ from api.dependencies import (
     REGION_PATTERN,
     BoundingBoxParam,
     DatasetId,
+    EndParam,
     FieldsParam,
     QueryServiceDep,
     RecordFormatParam,
+    StartParam,
 )
 from api.errors import problem_responses
 from api.media import MEDIA_TYPES, RecordFormat, encode
@@ -59,14 +60,8 @@ def dataset_records(
     answer_as: RecordFormatParam,
     bbox: BoundingBoxParam,
     fields: FieldsParam,
-    start: Annotated[
-        datetime | None,
-        Query(description="Earliest time (inclusive), ISO 8601 with a UTC offset."),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        Query(description="Latest time (exclusive), ISO 8601 with a UTC offset."),
-    ] = None,
+    start: StartParam = None,
+    end: EndParam = None,
     region: Annotated[
         str | None, Query(pattern=REGION_PATTERN, description="Region code, e.g. hk.")
     ] = None,
