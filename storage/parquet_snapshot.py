@@ -146,7 +146,7 @@ def with_point_geometry(table: pa.Table, lon: str, lat: str) -> pa.Table:
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(
-        table,
+        table.combine_chunks(),  # row groups must not depend on how the input was chunked
         sink,
         row_group_size=ROW_GROUP_SIZE,
         compression=COMPRESSION,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
 from domain.dataset import DatasetDefinition
 from domain.ingest import IngestChain
-from domain.record import NormalisedRecord
 from domain.snapshot import (
     ChainHeadRef,
     Manifest,
@@ -41,7 +41,8 @@ def snapshot_prefix(dataset: DatasetDefinition, snapshot_id: str) -> str:
 
 @dataclass
 class _DatasetRange:
-    records: list[NormalisedRecord] = field(default_factory=list)
+    # Each batch becomes Arrow as it is read: only one batch's Python objects live at a time.
+    tables: list[pa.Table] = field(default_factory=list)
     heads: dict[int, ChainHeadRef] = field(default_factory=dict)
 
 
@@ -112,7 +113,10 @@ class SnapshotBuilder:
         snapshot_id = snapshot_id_for(first, last)
         prefix = snapshot_prefix(dataset, snapshot_id)
         files = []
-        for part in partition_files(dataset, records_table(dataset, collected.records)):
+        table = (
+            pa.concat_tables(collected.tables) if collected.tables else records_table(dataset, [])
+        )
+        for part in partition_files(dataset, table):
             info = self.store.put(partition_key(prefix, part.region, part.date), part.data)
             files.append(
                 SnapshotFile(info.key, part.region, part.date, part.rows, info.size, info.sha256)
@@ -139,7 +143,8 @@ class SnapshotBuilder:
         for _, batch in self.ledger.batches_between(first, last):
             if batch.dataset_id != dataset.id:
                 continue
-            collected.records.extend(batch.accepted())
+            if batch.record_count:
+                collected.tables.append(records_table(dataset, batch.accepted()))
             collected.heads[batch.partition] = ChainHeadRef(
                 batch.partition, batch.originator_version, batch.hash
             )
