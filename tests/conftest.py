@@ -11,12 +11,10 @@ import pytest
 
 from baylink.runtime.broker import TansuBroker
 from tests.support.services import (
-    PostgresUnavailableError,
     S3Endpoint,
     SeaweedServer,
     TansuOnS3Factory,
-    create_database,
-    drop_database,
+    fresh_postgres_url,
     start_tansu_on_s3,
 )
 
@@ -68,11 +66,5 @@ def tansu_on_s3(seaweed: S3Endpoint, tmp_path: Path) -> Iterator[TansuOnS3Factor
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """URL of a fresh, uniquely named PostgreSQL database, dropped after the test."""
-    try:
-        name = create_database()
-    except PostgresUnavailableError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        drop_database(name)
+    with fresh_postgres_url() as url:
+        yield url

@@ -7,11 +7,14 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
 import psycopg
+import pytest
 import urllib3
 from minio import Minio
 from psycopg import sql
@@ -214,3 +217,17 @@ def drop_database(name: str, admin_url: str = POSTGRES_ADMIN_URL) -> None:
         connection.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@contextmanager
+def fresh_postgres_url() -> Iterator[str]:
+    """URL of a new, uniquely named database, dropped afterwards; fails the test (never skips)
+    when PostgreSQL is down."""
+    try:
+        name = create_database()
+    except PostgresUnavailableError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        drop_database(name)

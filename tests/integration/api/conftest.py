@@ -18,10 +18,8 @@ from api.settings import ApiSettings
 from storage.object_store_factory import open_object_store
 from tests.integration.api.readings import StoredReadings, store_readings
 from tests.support.services import (
-    PostgresUnavailableError,
     S3Endpoint,
-    create_database,
-    drop_database,
+    fresh_postgres_url,
 )
 
 
@@ -49,14 +47,8 @@ def _event_store_url(kind: str, tmp: pytest.TempPathFactory) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp.mktemp('events') / 'events.sqlite'}"
         return
-    try:
-        name = create_database()
-    except PostgresUnavailableError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        drop_database(name)
+    with fresh_postgres_url() as url:
+        yield url
 
 
 @pytest.fixture(

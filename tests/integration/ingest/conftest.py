@@ -12,7 +12,7 @@ from domain.dataset import DatasetDefinition
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
 from tests.support.platform import PlatformEnv, WorkerProcess, dataset_file, unique_suffix
-from tests.support.services import PostgresUnavailableError, create_database, drop_database
+from tests.support.services import fresh_postgres_url
 
 
 @dataclass
@@ -34,14 +34,8 @@ def event_store_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'events.sqlite'}"
         return
-    try:
-        name = create_database()
-    except PostgresUnavailableError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        drop_database(name)
+    with fresh_postgres_url() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
