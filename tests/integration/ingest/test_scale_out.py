@@ -54,7 +54,7 @@ def test_a_second_worker_takes_over_the_partitions_of_one_that_dies(
                 len(_ingest_partitions(second.log_path.read_text(), dataset.ingest_topic)) > 0
                 and len(_ingest_partitions(first.log_path.read_text(), dataset.ingest_topic)) > 0
             ),
-            timeout=120,
+            timeout=180,
             what="both workers to be assigned partitions",
         )
         for wave in range(WAVES):
