@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from api.errors import install_error_handlers
 from api.health import ReadinessCheck, health_router
+from api.metrics import metrics_router
 from api.openapi import install_openapi
 from api.routes import v1_router
 from api.services import QueryServiceProvider
@@ -54,7 +56,11 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health_router(dict(readiness_checks or {})))
+    app.include_router(metrics_router())
     app.include_router(v1_router())
+    # Server spans and http.server metrics (by route and status) through the global
+    # providers, which the entry point or a test sets up.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/health")
     return app
 
 

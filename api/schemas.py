@@ -318,6 +318,14 @@ class RecordProvenanceModel(BaseModel):
     )
     batch: BatchModel
     snapshot_id: str | None = Field(description="The snapshot holding it; null while in the tail.")
+    trace_id: str | None = Field(
+        default=None,
+        description="W3C trace id of the trace that carried the record from its connector "
+        "through the worker into the store; null if it was not traced.",
+    )
+    trace_url: str | None = Field(
+        default=None, description="That trace in the configured trace viewer, if any."
+    )
 
     @classmethod
     def of(cls, found: RecordProvenance) -> RecordProvenanceModel:
@@ -337,6 +345,7 @@ class RecordProvenanceModel(BaseModel):
                 log_position=found.log_position,
             ),
             snapshot_id=found.snapshot_id,
+            trace_id=found.provenance.get("trace_id"),
         )
 
 

@@ -20,3 +20,6 @@ class ApiSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     event_store_url: str | None = None
     object_store_url: str | None = None
+    # A trace viewer's URL for one trace, e.g. "http://127.0.0.1:6006/traces/{trace_id}":
+    # record provenance then links to the trace that carried the record.
+    trace_url_template: str | None = None

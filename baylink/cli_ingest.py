@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,11 +13,13 @@ from typing import Annotated
 
 import typer
 from aiokafka.errors import KafkaError
+from opentelemetry import trace
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from baylink.cli_options import Broker, DataDir, EventStore, Json
 from baylink.context import PlatformContext, resolve_context
 from baylink.errors import BaylinkCliError
+from baylink.telemetry_setup import start_telemetry
 from connectors import gtfs_realtime, tabular
 from connectors.errors import ConnectorError, PayloadError, SourceError
 from connectors.payload import ParsedPayload
@@ -27,6 +28,11 @@ from domain.dataset import DatasetDefinition
 from domain.errors import DomainError
 from domain.ingest import chain_id_for
 from domain.provenance import Provenance
+from observability.propagation import (
+    current_traceparent,
+    span_id_of_current_span,
+    trace_id_of_current_span,
+)
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger, IngestOutcome, outcome_of
 from streams import wire
@@ -37,6 +43,8 @@ from streams.publisher import (
     publish_rows,
 )
 from streams.worker import run_forever
+
+tracer = trace.get_tracer("baylink.connectors")
 
 Parser = Callable[[bytes, DatasetDefinition], ParsedPayload]
 
@@ -98,6 +106,7 @@ def ingest(
     as_json: Json = False,
 ) -> None:
     """Publish a file or URL to the dataset's ingest topic (one message per batch)."""
+    start_telemetry("connector")
     chosen = format_name or guess_format(location)
     if chosen not in FORMATS:
         raise BaylinkCliError(f"unknown format {chosen!r}; expected one of {', '.join(FORMATS)}")
@@ -117,6 +126,87 @@ def ingest(
         catalog.close()
 
 
+def _fetch_parse_publish(
+    context: PlatformContext,
+    ledger: IngestLedger,
+    definition: DatasetDefinition,
+    location: str,
+    fmt: Format,
+    region: str | None,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
+) -> PayloadError | None:
+    with tracer.start_as_current_span("connector fetch", attributes={"url.full": location}):
+        try:
+            fetched = fetch(location)
+        except SourceError as error:
+            raise BaylinkCliError(str(error)) from None
+        except PayloadError as error:
+            raise BaylinkCliError(f"{location}: {error.message}") from None
+    provenance = Provenance(
+        source_uri=fetched.uri,
+        received_at=fetched.received_at,
+        payload_sha256=hashlib.sha256(fetched.data).hexdigest(),
+        connector=fmt.connector,
+        connector_version=fmt.version,
+        region=region or definition.owner_region,
+        wire_schema_version=wire.WIRE_SCHEMA_VERSION,
+        trace_id=trace_id_of_current_span(),
+        span_id=span_id_of_current_span(),
+    )
+    heads_before = {
+        p: ledger.chain_head(chain_id_for(definition.id, p)).version
+        for p in range(definition.partitions)
+    }
+    parse_error: PayloadError | None = None
+    with tracer.start_as_current_span(
+        "connector parse", attributes={"baylink.payload.bytes": len(fetched.data)}
+    ) as span:
+        try:
+            parsed = fmt.parse(fetched.data, definition)
+        except PayloadError as error:
+            span.set_attribute("baylink.rejection.reason", error.reason)
+            parse_error, parsed = error, ParsedPayload(rows=[], format=fmt.connector)
+        span.set_attribute("baylink.rows", len(parsed.rows))
+    with tracer.start_as_current_span(
+        f"publish {definition.ingest_topic}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": definition.ingest_topic,
+        },
+    ):
+        try:
+            report = asyncio.run(
+                _publish(
+                    context,
+                    definition,
+                    provenance,
+                    fetched,
+                    parsed,
+                    parse_error,
+                    current_traceparent(),
+                )
+            )
+        except KafkaError as error:
+            raise BaylinkCliError(
+                f"cannot publish to {context.streams.bootstrap_servers}: {error}"
+            ) from None
+    if not wait:
+        summary = {"published_messages": report.messages, "published_records": report.rows}
+        typer.echo(
+            json.dumps(summary)
+            if as_json
+            else f"published {report.rows} records in {report.messages} messages to {report.topic}"
+        )
+    else:
+        with tracer.start_as_current_span("wait for the store"):
+            outcome = _wait_for(ledger, definition, report, heads_before, timeout)
+        _print_outcome(outcome, as_json)
+    return parse_error
+
+
 def _ingest(
     context: PlatformContext,
     ledger: IngestLedger,
@@ -128,48 +218,13 @@ def _ingest(
     timeout: float,
     as_json: bool,
 ) -> None:
-    try:
-        fetched = fetch(location)
-    except SourceError as error:
-        raise BaylinkCliError(str(error)) from None
-    except PayloadError as error:
-        raise BaylinkCliError(f"{location}: {error.message}") from None
-    provenance = Provenance(
-        source_uri=fetched.uri,
-        received_at=fetched.received_at,
-        payload_sha256=hashlib.sha256(fetched.data).hexdigest(),
-        connector=fmt.connector,
-        connector_version=fmt.version,
-        region=region or definition.owner_region,
-        wire_schema_version=wire.WIRE_SCHEMA_VERSION,
-    )
-    heads_before = {
-        p: ledger.chain_head(chain_id_for(definition.id, p)).version
-        for p in range(definition.partitions)
-    }
-    parse_error: PayloadError | None = None
-    try:
-        parsed = fmt.parse(fetched.data, definition)
-    except PayloadError as error:
-        parse_error, parsed = error, ParsedPayload(rows=[], format=fmt.connector)
-    try:
-        report = asyncio.run(
-            _publish(context, definition, provenance, fetched, parsed, parse_error)
+    with tracer.start_as_current_span(
+        f"ingest {definition.id}",
+        attributes={"baylink.dataset": definition.id, "baylink.connector": fmt.connector},
+    ):
+        parse_error = _fetch_parse_publish(
+            context, ledger, definition, location, fmt, region, wait, timeout, as_json
         )
-    except KafkaError as error:
-        raise BaylinkCliError(
-            f"cannot publish to {context.streams.bootstrap_servers}: {error}"
-        ) from None
-    if not wait:
-        summary = {"published_messages": report.messages, "published_records": report.rows}
-        typer.echo(
-            json.dumps(summary)
-            if as_json
-            else f"published {report.rows} records in {report.messages} messages to {report.topic}"
-        )
-    else:
-        outcome = _wait_for(ledger, definition, report, heads_before, timeout)
-        _print_outcome(outcome, as_json)
     if parse_error is not None:
         raise BaylinkCliError(f"{location}: {parse_error.message} (recorded as a rejected payload)")
 
@@ -181,6 +236,7 @@ async def _publish(
     fetched: FetchedPayload,
     parsed: ParsedPayload,
     parse_error: ConnectorError | None,
+    traceparent: str | None,
 ) -> PublishReport:
     producer = make_producer(context.streams.bootstrap_servers)
     await producer.start()
@@ -193,6 +249,7 @@ async def _publish(
                 reason=parse_error.reason,
                 message=parse_error.message,
                 size=len(fetched.data),
+                traceparent=traceparent,
             )
         with _progress() as progress:
             task = progress.add_task("publishing", total=len(parsed.rows))
@@ -202,6 +259,7 @@ async def _publish(
                 parsed.rows,
                 provenance,
                 batch_size=context.streams.batch_size,
+                traceparent=traceparent,
                 on_progress=lambda n: progress.advance(task, n),
             )
     finally:
@@ -277,8 +335,6 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Consume every dataset's ingest topic and store its records exactly once."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    start_telemetry("worker", log_level=log_level)
     context = resolve_context(data_dir, broker, event_store, need_broker=True)
     run_forever(context.streams, context.storage)

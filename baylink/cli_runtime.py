@@ -19,9 +19,10 @@ from baylink.runtime.errors import (
     RuntimeStateCorruptError,
     RuntimeStateNotFoundError,
 )
-from baylink.runtime.ports import LOOPBACK, ensure_port_free
+from baylink.runtime.ports import LOOPBACK, ensure_port_free, free_ports
 from baylink.runtime.state import DATA_DIR_ENV, RuntimeState, resolve_data_dir, state_path
 from baylink.runtime.supervisor import ChildSpec, Supervisor
+from baylink.telemetry_setup import METRICS_PORT_ENV, start_telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -106,12 +107,24 @@ def up(
             OBJECT_STORE_ENV: object_store_url,
             DATA_DIR_ENV: str(data_dir),
         }
-        specs = _child_specs(env, api_host, api_port, log_dir)
+        # Each service serves its metrics as Prometheus text on loopback; `status` reads them.
+        worker_metrics, snapshots_metrics = free_ports(2)
+        specs = _child_specs(env, api_host, api_port, log_dir, worker_metrics, snapshots_metrics)
         pids = {"supervisor": os.getpid()}
         if embedded is not None and embedded.pid is not None:
             pids["broker"] = embedded.pid
         state = RuntimeState(
-            bootstrap, event_store_url, object_store_url, api_url, broker_epoch=epoch, pids=pids
+            bootstrap,
+            event_store_url,
+            object_store_url,
+            api_url,
+            broker_epoch=epoch,
+            pids=pids,
+            metrics_urls={
+                "worker": f"http://{LOOPBACK}:{worker_metrics}/metrics",
+                "snapshots": f"http://{LOOPBACK}:{snapshots_metrics}/metrics",
+                "api": f"{api_url}/metrics",
+            },
         )
 
         def publish_pid(name: str, pid: int) -> None:
@@ -169,20 +182,37 @@ def serve_api(
     overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
     settings = settings.model_copy(update=overrides)
     ensure_port_free(settings.host, settings.port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    start_telemetry("api", log_level="INFO")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=None,  # uvicorn's records go through the JSON handler set up above
+    )
 
 
 def _child_specs(
-    env: dict[str, str], api_host: str, api_port: int, log_dir: Path
+    env: dict[str, str],
+    api_host: str,
+    api_port: int,
+    log_dir: Path,
+    worker_metrics_port: int,
+    snapshots_metrics_port: int,
 ) -> list[ChildSpec]:
     baylink = [sys.executable, "-m", "baylink"]
     api_argv = [*baylink, "api", "--host", api_host, "--port", str(api_port)]
     return [
-        ChildSpec("worker", [*baylink, "worker"], env, log_path=log_dir / "worker.log"),
+        ChildSpec(
+            "worker",
+            [*baylink, "worker"],
+            env | {METRICS_PORT_ENV: str(worker_metrics_port)},
+            log_path=log_dir / "worker.log",
+        ),
         ChildSpec(
             "snapshots",
             [*baylink, "snapshots", "follow"],
-            env,
+            env | {METRICS_PORT_ENV: str(snapshots_metrics_port)},
             log_path=log_dir / "snapshots.log",
         ),
         ChildSpec("api", api_argv, env, log_path=log_dir / "api.log"),
@@ -206,6 +236,7 @@ def _print_summary(
     typer.echo(
         f"  api           {state.api_url}  (pid {pids.get('api')}, log {log_dir / 'api.log'})"
     )
+    typer.echo(f"  metrics       {', '.join(state.metrics_urls.values())}")
     typer.echo(f"  state         {state_path(data_dir)}")
     typer.echo("Press Ctrl-C to stop.")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ import typer
 from baylink.cli_options import DataDir, EventStore, Json
 from baylink.context import resolve_context
 from baylink.errors import BaylinkCliError
+from baylink.telemetry_setup import start_telemetry
 from domain.errors import DomainError
 from storage.catalog import Catalog
 from storage.errors import StorageError
@@ -84,9 +84,7 @@ def follow_log(
     ] = None,
 ) -> None:
     """Keep snapshotting newly stored records until stopped."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    start_telemetry("snapshots", log_level="INFO")
     context = resolve_context(data_dir, None, event_store)
     store = _object_store(object_store or context.storage.object_store_url)
     follow(

@@ -21,8 +21,13 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+# Run as a file (python benchmarks/check_validator.py), the project root is not on the path yet.
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.workload import load_dataset, make_rows
 from domain.dataset import DatasetDefinition

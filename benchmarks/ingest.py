@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,10 @@ from typing import Any
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+# Run as a file (python benchmarks/ingest.py), the project root is not on the path yet.
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baylink.runtime.broker import TansuBroker
 from baylink.runtime.process_group import describe_exit, stop_group
@@ -228,6 +233,11 @@ async def wait_until_stored(
         await asyncio.sleep(POLL_INTERVAL)
 
 
+def worker_cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 # --- the baseline: raw aiokafka over the same broker ---------------------------------------
 
 
@@ -333,6 +343,7 @@ async def run_baseline(
 @dataclass
 class Options:
     records: int
+    rounds: int
     batch_size: int
     event_store: str | None
     as_json: bool
@@ -346,11 +357,18 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
     dataset = load_dataset()
     topic = dataset.ingest_topic
     url = options.event_store or f"sqlite:///{workdir / 'events.sqlite'}"
-    log(f"generating {options.records:,} rows over 3 regions …")
-    rows = make_rows(options.records)
+    log(f"generating {options.rounds} rounds of {options.records:,} rows over 3 regions …")
+    rounds_rows = [make_rows(options.records, seed=7 + n) for n in range(options.rounds)]
+    # Each round a day before the next, so no two rounds share a record key.
+    for n, rows in enumerate(rounds_rows):
+        shift = timedelta(days=options.rounds - n)
+        for row in rows:
+            row["observed_at"] -= shift
     # A day before the measured rows, so no warm-up record shares a key with them.
     warmup_rows = make_rows(
-        dataset.partitions * 50, seed=99, start=rows[0]["observed_at"] - timedelta(days=1)
+        dataset.partitions * 50,
+        seed=99,
+        start=rounds_rows[0][0]["observed_at"] - timedelta(days=1),
     )
 
     broker = TansuBroker(workdir)
@@ -367,7 +385,16 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
             await ensure_ingest_topic(broker.bootstrap, dataset)
             with running_worker(broker.bootstrap, url, workdir) as worker:
                 return await _measure_with_worker(
-                    options, dataset, topic, url, rows, warmup_rows, broker, ledger, worker, workdir
+                    options,
+                    dataset,
+                    topic,
+                    url,
+                    rounds_rows,
+                    warmup_rows,
+                    broker,
+                    ledger,
+                    worker,
+                    workdir,
                 )
         finally:
             ledger.close()
@@ -376,12 +403,77 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
         broker.stop()
 
 
+@dataclass(frozen=True)
+class Round:
+    baseline: BaselineResult
+    encode_seconds: float
+    seconds: float
+    publish_seconds: float
+    messages: int
+    records: int
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.records / self.baseline.seconds
+
+    @property
+    def baylink_rate(self) -> float:
+        return self.records / self.seconds
+
+
+async def _measure_round(
+    options: Options,
+    number: int,
+    dataset: DatasetDefinition,
+    rows: list[Row],
+    broker: TansuBroker,
+    ledger: IngestLedger,
+    worker: subprocess.Popen[bytes],
+    producer: AIOKafkaProducer,
+) -> Round:
+    """One baseline run and one baylink run over the same rows, back to back."""
+    topic = dataset.ingest_topic
+    provenance = make_provenance(dataset, f"measured-{number}")
+    headers = wire.headers_for(wire.KIND_RECORDS, dataset.id, provenance, None)
+    encode_started = time.perf_counter()
+    batches = encode_like_publish_rows(rows, dataset, options.batch_size)
+    encode_seconds = time.perf_counter() - encode_started
+    log(f"round {number}: baseline, {len(batches)} messages, raw aiokafka produce then consume …")
+    baseline = await run_baseline(
+        broker.bootstrap,
+        f"{topic}.raw-baseline-{number}",
+        dataset.partitions,
+        batches,
+        headers,
+        options.timeout,
+    )
+    log(
+        f"  {len(rows) / baseline.seconds:,.0f} records/s ({baseline.seconds:.3f} s: produce "
+        f"{baseline.produce_seconds:.3f} s, consume {baseline.consume_seconds:.3f} s; "
+        f"{baseline.bytes / MB:.1f} MiB)"
+    )
+    log(f"round {number}: baylink, publishing {len(rows):,} rows and waiting for the store …")
+    t0 = time.perf_counter()
+    report = await publish_rows(producer, dataset, rows, provenance, batch_size=options.batch_size)
+    published = time.perf_counter()
+    await wait_until_stored(
+        ledger, topic, report.last_offsets(), worker, options.timeout, f"round {number}"
+    )
+    t1 = time.perf_counter()
+    log(
+        f"  {len(rows) / (t1 - t0):,.0f} records/s ({t1 - t0:.3f} s: publish "
+        f"{published - t0:.3f} s, then {t1 - published:.3f} s until stored; "
+        f"{report.messages} messages)"
+    )
+    return Round(baseline, encode_seconds, t1 - t0, published - t0, report.messages, len(rows))
+
+
 async def _measure_with_worker(
     options: Options,
     dataset: DatasetDefinition,
     topic: str,
     url: str,
-    rows: list[Row],
+    rounds_rows: list[list[Row]],
     warmup_rows: list[Row],
     broker: TansuBroker,
     ledger: IngestLedger,
@@ -392,6 +484,7 @@ async def _measure_with_worker(
     sampler.start()
     producer = make_producer(broker.bootstrap)
     await producer.start()
+    rounds: list[Round] = []
     try:
         # Warm-up: until the worker holds every partition and has stored a message on each.
         log(f"warming the worker up (pid {worker.pid}; the group join takes ~30 s) …")
@@ -410,43 +503,18 @@ async def _measure_with_worker(
         log(f"  worker ready after {time.monotonic() - started:.1f} s")
         accepted_before, rejected_before = totals_of(ledger, dataset)
 
-        # Baseline: raw aiokafka, the same batches and headers, produce then consume.
-        provenance = make_provenance(dataset, "measured")
-        headers = wire.headers_for(wire.KIND_RECORDS, dataset.id, provenance, None)
-        encode_started = time.perf_counter()
-        batches = encode_like_publish_rows(rows, dataset, options.batch_size)
-        encode_seconds = time.perf_counter() - encode_started
-        log(f"baseline: {len(batches)} messages, raw aiokafka produce then consume …")
-        baseline = await run_baseline(
-            broker.bootstrap,
-            topic + ".raw-baseline",
-            dataset.partitions,
-            batches,
-            headers,
-            options.timeout,
-        )
-        baseline_rate = options.records / baseline.seconds
-        log(
-            f"  {baseline_rate:,.0f} records/s ({baseline.seconds:.3f} s: produce "
-            f"{baseline.produce_seconds:.3f} s, consume {baseline.consume_seconds:.3f} s; "
-            f"{baseline.bytes / MB:.1f} MiB)"
-        )
-
-        # baylink: publish_rows, then until every record is in the store.
         with py_spy(worker.pid, options.profile_worker, options.profile_wall):
             rss_start = sampler.sample_now()
-            log(f"baylink: publishing {options.records:,} rows and waiting for the store …")
-            t0 = time.perf_counter()
+            cpu_start = worker_cpu_seconds(worker.pid)
             mono0 = time.monotonic()
-            report = await publish_rows(
-                producer, dataset, rows, provenance, batch_size=options.batch_size
-            )
-            published = time.perf_counter()
-            await wait_until_stored(
-                ledger, topic, report.last_offsets(), worker, options.timeout, "measured run"
-            )
-            t1 = time.perf_counter()
+            for number, rows in enumerate(rounds_rows, start=1):
+                rounds.append(
+                    await _measure_round(
+                        options, number, dataset, rows, broker, ledger, worker, producer
+                    )
+                )
             mono1 = time.monotonic()
+            cpu_seconds = worker_cpu_seconds(worker.pid) - cpu_start
         rss_end = sampler.sample_now()
         rss_peak = max(sampler.peak_between(mono0, mono1), rss_start, rss_end)
         rss_half = sampler.at((mono0 + mono1) / 2)
@@ -454,39 +522,48 @@ async def _measure_with_worker(
         await producer.stop()
         sampler.stop()
 
+    expected = options.records * options.rounds
     accepted_after, rejected_after = totals_of(ledger, dataset)
     accepted = accepted_after - accepted_before
     rejected = rejected_after - rejected_before
-    if accepted != options.records or rejected != 0:
+    if accepted != expected or rejected != 0:
         raise BenchmarkError(
-            f"expected {options.records} accepted and 0 rejected, the store has {accepted} "
+            f"expected {expected} accepted and 0 rejected, the store has {accepted} "
             f"accepted and {rejected} rejected"
         )
-    seconds = t1 - t0
-    baylink_rate = options.records / seconds
-    log(
-        f"  {baylink_rate:,.0f} records/s ({seconds:.3f} s: publish {published - t0:.3f} s, "
-        f"then {t1 - published:.3f} s until stored; {report.messages} messages)"
-    )
+    # Medians: one slow round (another process on a shared machine) moves neither figure.
+    baylink_rate = statistics.median(r.baylink_rate for r in rounds)
+    baseline_rate = statistics.median(r.baseline_rate for r in rounds)
     result: dict[str, Any] = {
         "records": options.records,
+        "rounds": options.rounds,
         "batch_size": options.batch_size,
-        "messages": report.messages,
+        "messages": sum(r.messages for r in rounds),
         "partitions": dataset.partitions,
         "event_store": url.split(":", 1)[0] if options.event_store else "sqlite (temporary)",
         "event_store_url": url,
         "baylink_records_per_s": round(baylink_rate, 1),
-        "baylink_seconds": round(seconds, 4),
-        "baylink_publish_seconds": round(published - t0, 4),
         "baseline_records_per_s": round(baseline_rate, 1),
-        "baseline_seconds": round(baseline.seconds, 4),
-        "baseline_produce_seconds": round(baseline.produce_seconds, 4),
-        "baseline_consume_seconds": round(baseline.consume_seconds, 4),
-        "baseline_encode_seconds": round(encode_seconds, 4),
-        "baseline_bytes": baseline.bytes,
         "ratio": round(baylink_rate / baseline_rate, 4),
+        "per_round": [
+            {
+                "baylink_records_per_s": round(r.baylink_rate, 1),
+                "baylink_seconds": round(r.seconds, 4),
+                "baylink_publish_seconds": round(r.publish_seconds, 4),
+                "baseline_records_per_s": round(r.baseline_rate, 1),
+                "baseline_seconds": round(r.baseline.seconds, 4),
+                "baseline_produce_seconds": round(r.baseline.produce_seconds, 4),
+                "baseline_consume_seconds": round(r.baseline.consume_seconds, 4),
+                "baseline_encode_seconds": round(r.encode_seconds, 4),
+                "baseline_bytes": r.baseline.bytes,
+                "ratio": round(r.baylink_rate / r.baseline_rate, 4),
+            }
+            for r in rounds
+        ],
         "accepted": accepted,
         "rejected": rejected,
+        # Steadier than the rates on a shared machine: what the worker itself spent.
+        "worker_cpu_us_per_record": round(cpu_seconds / expected * 1e6, 2),
         "worker_rss_mb_start": round(rss_start / MB, 1),
         "worker_rss_mb_peak": round(rss_peak / MB, 1),
         "worker_rss_mb_end": round(rss_end / MB, 1),
@@ -501,12 +578,14 @@ async def _measure_with_worker(
 def report(result: dict[str, Any]) -> None:
     log("")
     log(
-        f"records {result['records']:,} in {result['messages']} messages of up to "
-        f"{result['batch_size']} ({result['partitions']} partitions), store {result['event_store']}"
+        f"{result['rounds']} rounds of {result['records']:,} records, {result['messages']} "
+        f"messages of up to {result['batch_size']} ({result['partitions']} partitions), "
+        f"store {result['event_store']}; medians:"
     )
     log(f"  baylink end to end   {result['baylink_records_per_s']:>12,.0f} records/s")
     log(f"  raw aiokafka         {result['baseline_records_per_s']:>12,.0f} records/s")
     log(f"  ratio                {result['ratio']:>12.3f}")
+    log(f"  worker CPU           {result['worker_cpu_us_per_record']:>12.2f} µs per record")
     log(
         f"  worker RSS (MiB)     start {result['worker_rss_mb_start']}, "
         f"half-way {result['worker_rss_mb_half']}, peak {result['worker_rss_mb_peak']}, "
@@ -520,6 +599,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--records", type=int, default=200_000, help="default: %(default)s")
     parser.add_argument("--batch-size", type=int, default=1000, help="default: %(default)s")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="baseline/baylink pairs, back to back; medians are reported [default: %(default)s]",
+    )
     parser.add_argument(
         "--event-store",
         metavar="URL",
@@ -549,10 +634,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="with --profile-worker: sample every thread, waiting included (not only the GIL)",
     )
     args = parser.parse_args(argv)
-    if args.records < 1 or args.batch_size < 1:
-        parser.error("--records and --batch-size must be positive")
+    if args.records < 1 or args.batch_size < 1 or args.rounds < 1:
+        parser.error("--records, --batch-size and --rounds must be positive")
     return Options(
         args.records,
+        args.rounds,
         args.batch_size,
         args.event_store,
         args.json,

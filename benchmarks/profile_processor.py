@@ -26,6 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+# Run as a file (python benchmarks/profile_processor.py), the project root is not on the path yet.
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from benchmarks.workload import load_dataset, make_provenance, make_rows
 from domain.dataset import DatasetDefinition
 from domain.ingest import ChainHead, chain_id_for, next_batch

@@ -62,6 +62,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import yaml
 
+# Run as a file (python benchmarks/query.py), the project root is not on the path yet.
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from domain.dataset import DatasetDefinition
 from domain.ingest import ChainHead, chain_id_for, next_batch
 from domain.provenance import Provenance
@@ -197,7 +201,7 @@ class Workload:
             micros = first + step * (i // count)
             records.append(
                 [
-                    record_id_for(self.dataset_id, [sensor_id, micros]),
+                    record_id_for(self.dataset_id, [sensor_id, micros], micros),
                     region,
                     sensor_id,
                     micros,

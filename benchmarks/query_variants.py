@@ -33,6 +33,10 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+# Run as a file (python benchmarks/query_variants.py), the project root is not on the path yet.
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import storage.query as query_module
 from benchmarks.query import (
     AGGREGATE_BBOX,

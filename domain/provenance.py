@@ -11,6 +11,7 @@ from domain.errors import ProvenanceError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,9 @@ class Provenance:
     region: str
     wire_schema_version: int
     trace_id: str | None = None
+    # The connector's span for this payload, so a later span (a query of the record) can
+    # link to it: a link needs a span, not only a trace.
+    span_id: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("source_uri", "connector", "connector_version", "region"):
@@ -41,10 +45,16 @@ class Provenance:
             raise ProvenanceError("provenance.wire_schema_version must be a whole number")
         if self.trace_id is not None and not _TRACE_ID.match(self.trace_id):
             raise ProvenanceError("provenance.trace_id must be 32 lower-case hex digits")
+        if self.span_id is not None and not (
+            isinstance(self.span_id, str) and _SPAN_ID.match(self.span_id)
+        ):
+            raise ProvenanceError("provenance.span_id must be 16 lower-case hex digits")
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["received_at"] = self.received_at.isoformat()
+        if self.span_id is None:
+            del out["span_id"]  # provenance stored before span ids existed keeps its form
         return out
 
     @classmethod
@@ -62,6 +72,7 @@ class Provenance:
                 region=data["region"],
                 wire_schema_version=data["wire_schema_version"],
                 trace_id=data.get("trace_id"),
+                span_id=data.get("span_id"),
             )
         except KeyError as missing:
             raise ProvenanceError(f"provenance is missing {missing.args[0]!r}") from None

@@ -12,6 +12,7 @@ from domain.dataset import DatasetDefinition
 from domain.ingest import ChainHead, IngestChain, chain_id_for
 from storage.errors import BatchConflictError
 from storage.ledger import LedgerApplication
+from storage.recorders import RecordIndexEntry, index_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class IngestLedger(LedgerApplication):
         record_ids: list[str],
     ) -> int:
         """Store one batch, its record index rows and the Kafka position in one transaction."""
-        index = [(rid, batch.originator_id, batch.originator_version) for rid in record_ids]
+        index = [index_entry(batch.originator_id, batch.originator_version, record_ids)]
         return self.record_many(
             [batch], topic=topic, partition=partition, offset=offset, record_index=index
         )
@@ -74,7 +75,7 @@ class IngestLedger(LedgerApplication):
         topic: str,
         partition: int,
         offset: int,
-        record_index: list[tuple[str, UUID, int]],
+        record_index: list[RecordIndexEntry],
     ) -> int:
         """Store consecutive batches of one chain and the last Kafka position in one
         transaction; returns the log position of the last batch."""

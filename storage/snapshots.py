@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
+from opentelemetry import metrics, trace
 
 from domain.dataset import DatasetDefinition
 from domain.ingest import IngestChain
@@ -31,6 +32,11 @@ from storage.parquet_snapshot import (
 )
 
 BUILDER_TRACKING = "baylink-snapshot-builder"
+_MAX_TRACE_IDS = 128
+_tracer = trace.get_tracer("baylink.storage")
+_snapshot_rows = metrics.get_meter("baylink.storage").create_counter(
+    "baylink.snapshot.records", unit="{record}", description="Records written to snapshots"
+)
 _BATCH_TOPIC = get_topic(IngestChain.BatchRecorded)
 _PAGE = 500
 
@@ -44,6 +50,7 @@ class _DatasetRange:
     # Each batch becomes Arrow as it is read: only one batch's Python objects live at a time.
     tables: list[pa.Table] = field(default_factory=list)
     heads: dict[int, ChainHeadRef] = field(default_factory=dict)
+    trace_ids: set[str] = field(default_factory=set)
 
 
 class SnapshotLedger(LedgerApplication):
@@ -109,7 +116,35 @@ class SnapshotBuilder:
 
     def build(self, dataset: DatasetDefinition, first: int, last: int) -> Manifest:
         """Write (or rewrite, byte for byte) the snapshot of ``dataset`` over [first, last]."""
+        with _tracer.start_as_current_span(
+            f"snapshot write {dataset.id}",
+            attributes={
+                "baylink.dataset": dataset.id,
+                "baylink.log.first_position": first,
+                "baylink.log.last_position": last,
+            },
+        ) as span:
+            manifest = self._build(dataset, first, last, span)
+            span.set_attributes(
+                {
+                    "baylink.snapshot.id": manifest.snapshot_id,
+                    "baylink.records": manifest.row_count,
+                    "baylink.files": len(manifest.files),
+                }
+            )
+        _snapshot_rows.add(manifest.row_count, {"dataset": dataset.id})
+        return manifest
+
+    def _build(
+        self, dataset: DatasetDefinition, first: int, last: int, span: trace.Span
+    ) -> Manifest:
         collected = self._collect(dataset, first, last)
+        # The traces that brought these records in; a span can only link to a span, and the
+        # store keeps trace ids, so they are listed (capped) for a trace search to find.
+        if collected.trace_ids:
+            span.set_attribute(
+                "baylink.ingest.trace_ids", sorted(collected.trace_ids)[:_MAX_TRACE_IDS]
+            )
         snapshot_id = snapshot_id_for(first, last)
         prefix = snapshot_prefix(dataset, snapshot_id)
         files = []
@@ -145,6 +180,9 @@ class SnapshotBuilder:
                 continue
             if batch.record_count:
                 collected.tables.append(records_table(dataset, batch.accepted()))
+                trace_id = batch.provenance.get("trace_id")
+                if trace_id:
+                    collected.trace_ids.add(str(trace_id))
             collected.heads[batch.partition] = ChainHeadRef(
                 batch.partition, batch.originator_version, batch.hash
             )

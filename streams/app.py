@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
+from faust.types import TP
 
 from streams import faults
+from streams.ingest_telemetry import consumer_lag
 from streams.processor import IngestProcessor, Message
 from streams.settings import StreamsSettings
 
@@ -42,6 +44,7 @@ def create_app(
         broker_heartbeat_interval=settings.session_timeout_seconds / 4,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         stream_wait_empty=False,
+        stream_buffer_maxsize=settings.buffer_messages,
         loghandlers=[],
     )
     topic = app.topic(*topics, key_type=bytes, value_type=bytes, value_serializer="raw")
@@ -52,15 +55,25 @@ def create_app(
         async for events in stream.take_events(settings.take_messages, settings.take_seconds):
             for (topic_name, partition), messages in _by_partition(events).items():
                 await _process_until_stored(processor, topic_name, partition, messages)
+                _note_lag(app, topic_name, partition, messages[-1].offset)
 
     async def on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
         # Positions are re-read from the store: it, not Kafka's offset, says where to resume.
         processor.forget()
+        consumer_lag.forget()
 
     app.on_partitions_revoked.connect(cast(Any, on_rebalance))
     app.on_partitions_assigned.connect(cast(Any, on_rebalance))
 
     return app
+
+
+def _note_lag(app: faust.App, topic: str, partition: int, stored_offset: int) -> None:
+    """Lag after storing up to ``stored_offset``: the partition's end as last fetched, minus
+    what is stored (0 once the worker has caught up)."""
+    highwater = app.consumer.highwater(TP(topic, partition))
+    if highwater is not None:
+        consumer_lag.update(topic, partition, int(highwater) - (stored_offset + 1))
 
 
 def _by_partition(events: Sequence[Any]) -> dict[tuple[str, int], list[Message]]:

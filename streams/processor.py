@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from uuid import UUID
+from typing import cast
+
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
@@ -22,11 +26,19 @@ from domain.provenance import Provenance
 from domain.record import NormalisedRecord, RecordValidator
 from domain.region import RegionRegistry
 from domain.rejection import RejectedRecord, RejectionReason, excerpt_of
+from observability.propagation import context_from_headers
 from storage.catalog import Catalog
 from storage.errors import BatchConflictError
 from storage.ingestion import IngestLedger
+from storage.recorders import RecordIndexEntry, index_entry
 from streams import faults, wire
 from streams.errors import WireError
+from streams.ingest_telemetry import (
+    batch_duration,
+    count_outcome,
+    ingest_delay,
+    tracer,
+)
 from streams.topics import dataset_of_ingest_topic
 
 log = logging.getLogger("baylink.streams.processor")
@@ -144,16 +156,90 @@ class IngestProcessor:
         dataset_id = parsed[0] if parsed else topic
         # Looked up outside any catch-all: a store outage must be retried, not rejected.
         validator = self._validator_or_none(topic, dataset_id)
+        started = time.perf_counter()
+        # One consumer span per message, child of the connector's publish span (traceparent).
+        spans = [self._message_span(topic, partition, m, dataset_id) for m in fresh_messages]
+        try:
+            stored = self._validate_and_store(
+                topic, partition, fresh_messages, dataset_id, validator, spans, look_up_duplicates
+            )
+        except BatchConflictError:
+            for span in spans:
+                span.add_event("conflict: records or position stored before; looking them up")
+                span.end()
+            raise
+        except BaseException as error:
+            for span in spans:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+                span.end()
+            raise
+        elapsed = time.perf_counter() - started
+        stored_at = self.clock()
+        batch_duration.record(elapsed, {"dataset": dataset_id})
+        for message, span, (reading, fresh, duplicates) in zip(
+            fresh_messages, spans, stored, strict=True
+        ):
+            count_outcome(
+                dataset_id, reading.provenance.region, fresh, reading.rejected, duplicates
+            )
+            ingest_delay.record(
+                max((stored_at - reading.provenance.received_at).total_seconds(), 0.0),
+                {"dataset": dataset_id},
+            )
+            span.set_attributes(
+                {
+                    "baylink.records.accepted": len(fresh),
+                    "baylink.records.rejected": len(reading.rejected),
+                    "baylink.records.duplicate": duplicates,
+                }
+            )
+            span.end()
+            outcomes[message.offset] = Outcome(
+                True, len(fresh), len(reading.rejected), duplicates, None
+            )
+        return [outcomes[m.offset] for m in messages]
+
+    def _message_span(
+        self, topic: str, partition: int, message: Message, dataset_id: str
+    ) -> trace.Span:
+        return tracer.start_span(
+            f"ingest {dataset_id}",
+            context=context_from_headers(message.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": topic,
+                "messaging.destination.partition.id": str(partition),
+                "messaging.kafka.offset": message.offset,
+                "baylink.dataset": dataset_id,
+            },
+        )
+
+    def _validate_and_store(
+        self,
+        topic: str,
+        partition: int,
+        fresh_messages: Sequence[Message],
+        dataset_id: str,
+        validator: RecordValidator | None,
+        spans: Sequence[trace.Span],
+        look_up_duplicates: bool,
+    ) -> list[tuple[Reading, list[NormalisedRecord], int]]:
+        """Every message becomes a batch event; all of them and the position go in one
+        transaction. Returns each message's reading, fresh records and duplicate count."""
         now = self.clock()
-        readings = [
-            self._read(topic, partition, m, dataset_id, validator, now) for m in fresh_messages
-        ]
+        readings = []
+        for message, span in zip(fresh_messages, spans, strict=True):
+            with trace.use_span(span, end_on_exit=False):
+                readings.append(self._read(topic, partition, message, dataset_id, validator, now))
         fresh_records = self._without_duplicates(
             [r.accepted for r in readings], look_up=look_up_duplicates
         )
         head = self._head(topic, partition, dataset_id)
         events = []
-        record_index: list[tuple[str, UUID, int]] = []
+        record_index: list[RecordIndexEntry] = []
         for message, reading, (fresh, duplicates) in zip(
             fresh_messages, readings, fresh_records, strict=True
         ):
@@ -168,21 +254,42 @@ class IngestProcessor:
                 duplicate_count=duplicates,
             )
             events.append(event)
-            record_index += [
-                (str(r[0]), event.originator_id, event.originator_version) for r in fresh
-            ]
-            head = ChainHead.after(event)
-            outcomes[message.offset] = Outcome(
-                True, len(fresh), len(reading.rejected), duplicates, None
+            record_index.append(
+                index_entry(
+                    event.originator_id, event.originator_version, [cast(str, r[0]) for r in fresh]
+                )
             )
+            head = ChainHead.after(event)
         faults.reached(faults.BEFORE_STORE_COMMIT)
         last_offset = fresh_messages[-1].offset
-        self.ledger.record_many(
-            events, topic=topic, partition=partition, offset=last_offset, record_index=record_index
-        )
+        # The append is one transaction for all the messages: a child of the first message's
+        # span, linked to the others'.
+        with tracer.start_as_current_span(
+            "eventstore append",
+            context=trace.set_span_in_context(spans[0]),
+            links=[trace.Link(span.get_span_context()) for span in spans[1:]],
+            attributes={
+                "baylink.dataset": dataset_id,
+                "baylink.batches": len(events),
+                "baylink.records": sum(len(fresh) for fresh, _ in fresh_records),
+                "messaging.destination.partition.id": str(partition),
+                "messaging.kafka.offset": last_offset,
+            },
+        ) as append_span:
+            position = self.ledger.record_many(
+                events,
+                topic=topic,
+                partition=partition,
+                offset=last_offset,
+                record_index=record_index,
+            )
+            append_span.set_attribute("baylink.log.position", position)
         self._heads[(topic, partition)] = head
         self._tracked[(topic, partition)] = last_offset
-        return [outcomes[m.offset] for m in messages]
+        return [
+            (reading, fresh, duplicates)
+            for reading, (fresh, duplicates) in zip(readings, fresh_records, strict=True)
+        ]
 
     def _read(
         self,
@@ -203,7 +310,7 @@ class IngestProcessor:
                 raise WireError(
                     RejectionReason.UNKNOWN_DATASET, f"no dataset {dataset_id!r} is registered"
                 )
-            batch = wire.decode(value, headers, dataset_id)
+            batch = wire.decode(value, headers, dataset_id, rows=False)
             provenance = batch.provenance
             if batch.payload_rejection is not None:
                 reason, text = batch.payload_rejection
@@ -211,7 +318,10 @@ class IngestProcessor:
                     RejectedRecord(-1, RejectionReason.BAD_PAYLOAD, f"{reason}: {text}")
                 )
             else:
-                result = validator.validate(batch.rows, provenance.region, now)
+                result = validator.validate_payload(batch.payload, provenance.region, now)
+                if result is None:  # some row is off: the general rules say which and why
+                    rows = wire.decode_rows(batch.payload)
+                    result = validator.validate(rows, provenance.region, now)
                 accepted, rejected = result.accepted, result.rejected
         except WireError as error:
             rejected = [RejectedRecord(-1, error.reason, error.message, None, excerpt_of(value))]
@@ -257,10 +367,13 @@ class IngestProcessor:
     def _without_duplicates(
         self, accepted: list[list[NormalisedRecord]], *, look_up: bool
     ) -> list[tuple[list[NormalisedRecord], int]]:
-        """Per message: the records not stored before (when ``look_up``) nor earlier in this
-        group, and how many were duplicates."""
+        """Per message: the records not stored before nor earlier in this group, and how many
+        were duplicates. Without ``look_up`` every record counts as fresh: a duplicate then
+        breaks the record index's unique key, and the group is stored again with look-up."""
+        if not look_up:
+            return [(records, 0) for records in accepted]
         ids = [str(r[0]) for records in accepted for r in records]
-        seen = self.ledger.existing_record_ids(ids) if ids and look_up else set()
+        seen = self.ledger.existing_record_ids(ids) if ids else set()
         out = []
         for records in accepted:
             fresh: list[NormalisedRecord] = []

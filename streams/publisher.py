@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 
 from domain.dataset import DatasetDefinition
@@ -39,9 +40,19 @@ class PublishReport:
         return last
 
 
+_key_encoder = msgspec.msgpack.Encoder()
+
+
 def partition_of(row: Row, dataset: DatasetDefinition) -> int:
-    key = "\x1f".join(repr(row.get(name)) for name in dataset.key_fields)
-    return zlib.crc32(key.encode()) % dataset.partitions
+    """The key fields' values as msgpack, hashed: the same observation always gives the same
+    bytes (a time is its UTC instant, whatever zone it was written in)."""
+    values = [row.get(name) for name in dataset.key_fields]
+    try:
+        key = _key_encoder.encode(values)
+    except (TypeError, OverflowError, msgspec.EncodeError):
+        # Not a wire value, so the batch will be refused anyway; any stable partition will do.
+        key = "\x1f".join(map(repr, values)).encode()
+    return zlib.crc32(key) % dataset.partitions
 
 
 def make_producer(bootstrap_servers: str) -> AIOKafkaProducer:

@@ -21,6 +21,9 @@ class StreamsSettings(BaseSettings):
     # Messages buffered before one store transaction per partition, and how long to wait.
     take_messages: int = Field(default=64, ge=1, le=10_000)
     take_seconds: float = Field(default=0.05, gt=0)
+    # Messages a worker holds unprocessed before it stops fetching: bounds its memory when
+    # publishers outrun it (each message is a batch of up to batch_size records).
+    buffer_messages: int = Field(default=128, ge=1, le=100_000)
     # A dead worker's partitions move after the session timeout; a joining worker waits up
     # to the rebalance timeout for the others, so both are kept short on one machine.
     session_timeout_seconds: float = Field(default=10.0, gt=0)

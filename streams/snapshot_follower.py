@@ -9,7 +9,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from types import FrameType
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from storage.catalog import Catalog
 from storage.object_store import ObjectStore
@@ -29,9 +34,14 @@ def follow(
     ledger = SnapshotLedger(event_store_url)
     catalog = Catalog(event_store_url)
     builder = SnapshotBuilder(ledger, catalog, store)
+    for dataset in catalog.list():
+        published = ledger.publications(dataset.id)
+        if published:
+            snapshot_ages.note(dataset.id, published[-1].timestamp)
     try:
         while not stop.is_set():
             for manifest in builder.run_once():
+                snapshot_ages.note(manifest.dataset_id, datetime.now(UTC))
                 log.info(
                     "published snapshot %s of %s: %d rows in %d files (log %d..%d)",
                     manifest.snapshot_id,
@@ -45,6 +55,35 @@ def follow(
     finally:
         ledger.close()
         catalog.close()
+
+
+class SnapshotAges:
+    """When each dataset's newest snapshot was published, as the gauge
+    ``baylink.snapshot.age`` (seconds since then)."""
+
+    def __init__(self) -> None:
+        self._published: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def note(self, dataset_id: str, published_at: datetime) -> None:
+        with self._lock:
+            self._published[dataset_id] = published_at
+
+    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
+        now = datetime.now(UTC)
+        with self._lock:
+            published = dict(self._published)
+        for dataset_id, at in sorted(published.items()):
+            yield Observation(max((now - at).total_seconds(), 0.0), {"dataset": dataset_id})
+
+
+snapshot_ages = SnapshotAges()
+metrics.get_meter("baylink.streams").create_observable_gauge(
+    "baylink.snapshot.age",
+    callbacks=[snapshot_ages.observe],
+    unit="s",
+    description="Seconds since the dataset's newest snapshot was published",
+)
 
 
 def _stop_on_signals() -> threading.Event:

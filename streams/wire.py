@@ -48,6 +48,8 @@ class WireBatch:
     rows: list[Any]
     traceparent: str | None = None
     payload_rejection: tuple[str, str] | None = None
+    # The undecoded batch, when decode() was asked to leave the rows to the caller.
+    payload: bytes = b""
 
 
 def encode_rows(rows: Sequence[Mapping[str, Any]]) -> bytes:
@@ -102,8 +104,14 @@ def decode(
     value: bytes | None,
     headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None,
     expected_dataset: str,
+    *,
+    rows: bool = True,
 ) -> WireBatch:
-    """Decode one message, raising WireError with the reason it cannot be accepted."""
+    """Decode one message, raising WireError with the reason it cannot be accepted.
+
+    With ``rows=False`` only the envelope is checked and the batch is returned undecoded in
+    ``payload``, for a caller with a typed decoder of its own (see ``decode_rows``).
+    """
     meta = _header_map(headers)
     version = meta.get(H_WIRE_VERSION)
     if version != str(WIRE_SCHEMA_VERSION):
@@ -139,6 +147,13 @@ def decode(
         return WireBatch(kind, dataset_id, provenance, [], traceparent, rejection)
     if kind != KIND_RECORDS:
         raise WireError(RejectionReason.MALFORMED_BATCH, f"unknown message kind {kind!r}")
+    if not rows:
+        return WireBatch(kind, dataset_id, provenance, [], traceparent, payload=value)
+    return WireBatch(kind, dataset_id, provenance, decode_rows(value), traceparent)
+
+
+def decode_rows(value: bytes) -> list[Any]:
+    """A records message's batch, as plain rows."""
     try:
         rows = _any_decoder.decode(value)
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
@@ -150,4 +165,4 @@ def decode(
             RejectionReason.MALFORMED_BATCH,
             f"batch must be an array of records, got a {type(rows).__name__}",
         )
-    return WireBatch(kind, dataset_id, provenance, rows, traceparent)
+    return rows

@@ -43,6 +43,8 @@ class RuntimeState:
     api_url: str
     broker_epoch: str = ""
     pids: dict[str, int] = field(default_factory=dict)
+    # Component -> URL of its metrics as Prometheus text.
+    metrics_urls: dict[str, str] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def write(self, data_dir: Path) -> Path:
@@ -75,6 +77,9 @@ class RuntimeState:
                 api_url=str(document["api_url"]),
                 broker_epoch=str(document.get("broker_epoch", "")),
                 pids={str(name): int(pid) for name, pid in document["pids"].items()},
+                metrics_urls={
+                    str(name): str(url) for name, url in document.get("metrics_urls", {}).items()
+                },
                 started_at=datetime.fromisoformat(document["started_at"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -98,11 +98,15 @@ class PlatformEnv:
         }
 
     def cli(
-        self, *args: str, check: bool = True, timeout: float = 600
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 600,
+        extra_env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "baylink", *args],
-            env=self.env(),
+            env=self.env(**(extra_env or {})),
             check=False,
             capture_output=True,
             text=True,

@@ -92,7 +92,8 @@ class StoredReadings:
 def as_record(dataset: DatasetDefinition, row: Reading) -> Reading:
     """A source row as the API returns it: id, region, then every field (None if absent)."""
     values = {name: row.get(name) for name in dataset.field_names}
-    record_id = record_id_for(dataset.id, [row["sensor_id"], to_micros(row["observed_at"])])
+    observed = to_micros(row["observed_at"])
+    record_id = record_id_for(dataset.id, [row["sensor_id"], observed], observed)
     return {"record_id": record_id, "region": row["region"], **values}
 
 

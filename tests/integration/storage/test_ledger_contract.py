@@ -74,7 +74,7 @@ def records(*sensors: str) -> list[NormalisedRecord]:
     observed = 1_748_779_200_000_000
     return [
         [
-            record_id_for(SENSOR_READINGS.id, [sensor, observed]),
+            record_id_for(SENSOR_READINGS.id, [sensor, observed], observed),
             "gd-shenzhen",
             sensor,
             observed,

@@ -15,13 +15,12 @@ from domain.record import RecordValidator, record_id_for, to_micros
 from domain.region import RegionRegistry
 from domain.rejection import RejectionReason
 
-SENSOR_READINGS = DatasetDefinition.from_dict(
-    yaml.safe_load(
-        (Path(__file__).parents[2] / "fixtures" / "datasets" / "sensor-readings.yaml").read_text(
-            encoding="utf-8"
-        )
+DATASET_DOCUMENT: dict[str, Any] = yaml.safe_load(
+    (Path(__file__).parents[2] / "fixtures" / "datasets" / "sensor-readings.yaml").read_text(
+        encoding="utf-8"
     )
 )
+SENSOR_READINGS = DatasetDefinition.from_dict(DATASET_DOCUMENT)
 # Positions without bounds on lat/lon, so the area check (not the range check) speaks.
 VEHICLE_POSITIONS = DatasetDefinition.from_dict(
     {
@@ -73,7 +72,7 @@ def test_a_good_reading_is_normalised_to_utc_micros_in_field_order() -> None:
     [record] = batch.accepted
     observed = to_micros(datetime(2025, 6, 1, 11, 55, tzinfo=UTC))
     assert record == [
-        record_id_for(SENSOR_READINGS.id, ["sz-0042", observed]),
+        record_id_for(SENSOR_READINGS.id, ["sz-0042", observed], observed),
         REGION,
         "sz-0042",
         observed,
@@ -248,6 +247,32 @@ def test_record_ids_depend_on_the_dataset_and_the_key_values() -> None:
     assert record_id_for("hk.a.b", ["x", 1]) != record_id_for("hk.a.b", ["x", "1"])
     assert record_id_for("hk.a.b", ["x\x1f1"]) != record_id_for("hk.a.b", ["x", 1])
     assert len(record_id_for("hk.a.b", ["x"])) == 32
+
+
+def test_record_ids_start_with_their_second_so_ids_of_one_moment_sort_together() -> None:
+    second = 1_748_779_200_000_000
+    ids = [
+        record_id_for("hk.a.b", [sensor, moment], moment)
+        for moment in (second, second + 999_999, second + 1_000_000, -1)
+        for sensor in ("a", "b")
+    ]
+
+    assert ids[0][:10] == ids[1][:10] == ids[2][:10] == ids[3][:10]
+    assert ids[0] != ids[1]
+    assert ids[4][:10] > ids[0][:10] > ids[6][:10]  # a second later; before 1970
+    assert record_id_for("hk.a.b", ["x"])[:10] == "0" * 10  # no time among the key fields
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_a_dataset_without_its_time_among_the_keys_has_no_time_in_its_ids() -> None:
+    keyed_by_sensor = DatasetDefinition.from_dict({**DATASET_DOCUMENT, "key_fields": ["sensor_id"]})
+    [record] = (
+        RecordValidator(keyed_by_sensor, RegionRegistry.default())
+        .validate([reading()], REGION, NOW)
+        .accepted
+    )
+
+    assert str(record[0]).startswith("0" * 10)
 
 
 @pytest.mark.parametrize("region", [["hk"], {"code": "hk"}])

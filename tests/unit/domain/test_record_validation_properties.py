@@ -11,8 +11,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
 import yaml
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from domain.dataset import DatasetDefinition, FieldSpec, FieldType
@@ -168,3 +169,101 @@ def _outcome(row: Mapping[str, Any]) -> object:
     except Exception as error:  # compared, not swallowed
         return ("raised", type(error).__name__)
     return (batch.accepted, [(r.reason, r.message) for r in batch.rejected])
+
+
+# --- the typed quick path agrees with the general rules ----------------------------------
+
+_encoder = msgspec.msgpack.Encoder()
+_plain_decoder = msgspec.msgpack.Decoder()
+
+
+def _payload(rows: list[Any]) -> bytes:
+    try:
+        return _encoder.encode(rows)
+    except (TypeError, OverflowError, msgspec.EncodeError):
+        assume(False)  # not something msgpack can carry, so never on the wire
+        raise
+
+
+@settings(max_examples=200)
+@given(st.lists(_valid_rows(SENSOR_READINGS), max_size=20))
+def test_a_batch_that_follows_the_schema_takes_the_typed_path(rows: list[dict[str, Any]]) -> None:
+    payload = _payload(rows)
+
+    typed = VALIDATOR.validate_payload(payload, "gd-shenzhen", NOW)
+
+    assert typed is not None
+    assert (
+        typed.accepted
+        == VALIDATOR.validate(_plain_decoder.decode(payload), "gd-shenzhen", NOW).accepted
+    )
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.one_of(
+            _valid_rows(SENSOR_READINGS),
+            st.dictionaries(_targets, _junk, min_size=1, max_size=4).map(
+                lambda junk: {**_good_row, **junk}
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_the_typed_path_accepts_only_what_the_general_rules_accept_unchanged(
+    rows: list[dict[str, Any]],
+) -> None:
+    payload = _payload(rows)
+
+    typed = VALIDATOR.validate_payload(payload, "gd-shenzhen", NOW)
+    general = VALIDATOR.validate(_plain_decoder.decode(payload), "gd-shenzhen", NOW)
+
+    if typed is not None:
+        assert general.rejected == []
+        assert typed.accepted == general.accepted
+    else:
+        assert general.rejected or len(general.accepted) == len(rows)
+
+
+def test_the_typed_path_declines_rows_with_an_unknown_region_or_a_future_time() -> None:
+    future = {**_good_row, "observed_at": (NOW + timedelta(hours=1)).isoformat()}
+    elsewhere = {**_good_row, "region": "tw"}
+
+    assert VALIDATOR.validate_payload(_payload([_good_row]), "hk", NOW) is not None
+    assert VALIDATOR.validate_payload(_payload([_good_row, future]), "hk", NOW) is None
+    assert VALIDATOR.validate_payload(_payload([elsewhere]), "hk", NOW) is None
+    assert VALIDATOR.validate_payload(b"\xc1", "hk", NOW) is None  # not msgpack at all
+
+
+MIXED_ORDER = DatasetDefinition.from_dict(
+    {
+        "id": "hk.economic.mixed-order",
+        "kind": "economic",
+        "owner_region": "hk",
+        "title": {"en": "Optional fields before required ones"},
+        "time_field": "period",
+        "key_fields": ["series", "period"],
+        "fields": [
+            {"name": "note", "type": "string", "classification": "public"},
+            {"name": "series", "type": "string", "classification": "public", "required": True},
+            {"name": "flag", "type": "bool", "classification": "public"},
+            {"name": "period", "type": "timestamp", "classification": "public", "required": True},
+            {"name": "value", "type": "float64", "classification": "public", "min": -1e9},
+            {"name": "count", "type": "int64", "classification": "public", "max": 10.5},
+        ],
+    }
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(_valid_rows(MIXED_ORDER), min_size=1, max_size=10))
+def test_typed_rows_keep_the_field_order_whatever_is_required(rows: list[dict[str, Any]]) -> None:
+    validator = RecordValidator(MIXED_ORDER, REGIONS)
+    payload = _payload(rows)
+
+    typed = validator.validate_payload(payload, "hk", NOW)
+
+    assert typed is not None
+    assert typed.accepted == validator.validate(_plain_decoder.decode(payload), "hk", NOW).accepted

@@ -1,0 +1,96 @@
+"""What the ingest path tells operators: its spans and its instruments (OpenTelemetry API only;
+the worker's entry point decides where they go)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from domain.record import NormalisedRecord
+from domain.rejection import RejectedRecord
+
+tracer = trace.get_tracer("baylink.streams")
+_meter = metrics.get_meter("baylink.streams")
+
+records_accepted = _meter.create_counter(
+    "baylink.records.accepted", unit="{record}", description="Records accepted into the store"
+)
+records_rejected = _meter.create_counter(
+    "baylink.records.rejected", unit="{record}", description="Records rejected, with reason"
+)
+records_duplicate = _meter.create_counter(
+    "baylink.records.duplicate",
+    unit="{record}",
+    description="Records already in the store, received again and not stored twice",
+)
+# Seconds, so the SDK's default buckets (meant for milliseconds) would put everything in one.
+_BATCH_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_DELAY_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+batch_duration = _meter.create_histogram(
+    "baylink.ingest.batch.duration",
+    unit="s",
+    description="Time to validate and store one transaction's messages",
+    explicit_bucket_boundaries_advisory=_BATCH_SECONDS,
+)
+ingest_delay = _meter.create_histogram(
+    "baylink.ingest.delay",
+    unit="s",
+    description="From the connector receiving a payload to its records being in the store",
+    explicit_bucket_boundaries_advisory=_DELAY_SECONDS,
+)
+
+
+class ConsumerLag:
+    """Messages each assigned partition still has to store, as the worker last saw them."""
+
+    def __init__(self) -> None:
+        self._lag: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def update(self, topic: str, partition: int, lag: int) -> None:
+        with self._lock:
+            self._lag[(topic, partition)] = max(lag, 0)
+
+    def forget(self) -> None:
+        """Partitions were revoked: this worker no longer speaks for them."""
+        with self._lock:
+            self._lag.clear()
+
+    def snapshot(self) -> dict[tuple[str, int], int]:
+        with self._lock:
+            return dict(self._lag)
+
+    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for (topic, partition), lag in sorted(self.snapshot().items()):
+            yield Observation(lag, {"topic": topic, "partition": partition})
+
+
+consumer_lag = ConsumerLag()
+_meter.create_observable_gauge(
+    "baylink.consumer.lag",
+    callbacks=[consumer_lag.observe],
+    unit="{message}",
+    description="Messages of a partition not yet stored by its worker",
+)
+
+
+def count_outcome(
+    dataset_id: str,
+    source_region: str,
+    accepted: Sequence[NormalisedRecord],
+    rejected: Sequence[RejectedRecord],
+    duplicates: int,
+) -> None:
+    """Adds one message's outcome to the counters (accepted by the region of each record)."""
+    for region, count in Counter(str(r[1]) for r in accepted).items():
+        records_accepted.add(count, {"dataset": dataset_id, "region": region})
+    for reason, count in Counter(str(r.reason) for r in rejected).items():
+        records_rejected.add(
+            count, {"dataset": dataset_id, "region": source_region, "reason": reason}
+        )
+    if duplicates:
+        records_duplicate.add(duplicates, {"dataset": dataset_id})
