@@ -8,11 +8,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.metrics import NoOpMeterProvider
 
 from api.errors import install_error_handlers
 from api.health import ReadinessCheck, health_router
 from api.metrics import metrics_router
 from api.openapi import install_openapi
+from api.route_telemetry import RouteTelemetry
 from api.routes import v1_router
 from api.services import QueryServiceProvider
 from api.settings import ApiSettings
@@ -58,9 +60,12 @@ def create_app(
     app.include_router(health_router(dict(readiness_checks or {})))
     app.include_router(metrics_router())
     app.include_router(v1_router())
-    # Server spans and http.server metrics (by route and status) through the global
-    # providers, which the entry point or a test sets up.
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/health")
+    # Server spans through the global tracer provider, which the entry point or a test sets
+    # up; request metrics come from RouteTelemetry, whose route templates are right.
+    app.add_middleware(RouteTelemetry, paths=lambda: list(app.openapi()["paths"]))
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="/metrics,/healthz,/readyz", meter_provider=NoOpMeterProvider()
+    )
     return app
 
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from baylink import cli_dataset, cli_demo, cli_ingest, cli_runtime, cli_snapshots
+from baylink import cli_dataset, cli_demo, cli_ingest, cli_runtime, cli_snapshots, cli_status
 from baylink.errors import BaylinkCliError
 from baylink.runtime.parent_watch import watch_supervisor
 
@@ -22,6 +22,7 @@ cli_ingest.register(app)
 cli_dataset.register(app)
 cli_snapshots.register(app)
 cli_demo.register(app)
+cli_status.register(app)
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -124,19 +125,20 @@ class RssSampler:
 
 @contextlib.contextmanager
 def running_worker(
-    bootstrap: str, event_store_url: str, workdir: Path
+    bootstrap: str, event_store_url: str, workdir: Path, extra_env: dict[str, str], name: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m baylink worker`` in its own process group, stopped on the way out."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLINK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAYLINK_", "OTEL_"))}
     env.update(
         {
             "BAYLINK_STREAMS_BROKER": bootstrap,
             "BAYLINK_STORAGE_EVENT_STORE_URL": event_store_url,
             "BAYLINK_DATA_DIR": str(workdir / "data"),
             "PYTHONUNBUFFERED": "1",
+            **extra_env,
         }
     )
-    log_path = workdir / "worker.log"
+    log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "baylink", "worker", "--log-level", "WARNING"],
@@ -183,9 +185,9 @@ def py_spy(pid: int, output: Path | None, wall: bool = False) -> Iterator[None]:
         log(f"  worker profile (py-spy, collapsed stacks): {output}")
 
 
-def worker_log_tail(workdir: Path, lines: int = 20) -> str:
+def worker_log_tail(log_path: Path, lines: int = 20) -> str:
     try:
-        text = (workdir / "worker.log").read_text(errors="replace")
+        text = log_path.read_text(errors="replace")
     except OSError:
         return "(no worker log)"
     return "\n".join(text.strip().splitlines()[-lines:]) or "(worker log is empty)"
@@ -344,6 +346,7 @@ async def run_baseline(
 class Options:
     records: int
     rounds: int
+    tracing_phase: bool
     batch_size: int
     event_store: str | None
     as_json: bool
@@ -353,54 +356,143 @@ class Options:
     profile_wall: bool = False
 
 
-async def measure(options: Options, workdir: Path) -> dict[str, Any]:
-    dataset = load_dataset()
-    topic = dataset.ingest_topic
-    url = options.event_store or f"sqlite:///{workdir / 'events.sqlite'}"
-    log(f"generating {options.rounds} rounds of {options.records:,} rows over 3 regions …")
-    rounds_rows = [make_rows(options.records, seed=7 + n) for n in range(options.rounds)]
-    # Each round a day before the next, so no two rounds share a record key.
-    for n, rows in enumerate(rounds_rows):
-        shift = timedelta(days=options.rounds - n)
-        for row in rows:
-            row["observed_at"] -= shift
-    # A day before the measured rows, so no warm-up record shares a key with them.
-    warmup_rows = make_rows(
-        dataset.partitions * 50,
-        seed=99,
-        start=rounds_rows[0][0]["observed_at"] - timedelta(days=1),
-    )
+TRACING_OFF = {"OTEL_TRACES_EXPORTER": "none"}
 
+
+async def measure(options: Options, workdir: Path) -> dict[str, Any]:
+    phases = ["tracing off", "tracing on"] if options.tracing_phase else ["tracing off"]
+    log(
+        f"generating {len(phases)} phases of {options.rounds} rounds of {options.records:,} "
+        "rows over 3 regions …"
+    )
+    # Each phase has its own dataset (so its own topic) and, unless one store was given, its
+    # own store: the second phase must not start with the first one's records in its index.
+    datasets = [load_dataset("" if n == 0 else f"-phase-{n + 1}") for n in range(len(phases))]
+    rows_of = _phase_rows(options, datasets[0], len(phases))
     broker = TansuBroker(workdir)
     log("starting the Tansu broker …")
     broker.start()
     try:
-        log(f"  broker on {broker.bootstrap}; event store {url}")
-        catalog = Catalog(url)
-        ledger = IngestLedger(url)
-        try:
-            if ledger.position() != 0:
-                raise BenchmarkError(f"the event store {url} is not empty; give an empty one")
-            catalog.register(dataset)
-            await ensure_ingest_topic(broker.bootstrap, dataset)
-            with running_worker(broker.bootstrap, url, workdir) as worker:
-                return await _measure_with_worker(
-                    options,
-                    dataset,
-                    topic,
-                    url,
-                    rounds_rows,
-                    warmup_rows,
-                    broker,
-                    ledger,
-                    worker,
-                    workdir,
-                )
-        finally:
-            ledger.close()
-            catalog.close()
+        log(f"  broker on {broker.bootstrap}")
+        results = {}
+        with OtlpSink() as sink:
+            for number, (phase, dataset) in enumerate(zip(phases, datasets, strict=True)):
+                url = options.event_store or f"sqlite:///{workdir / f'events-{number + 1}.sqlite'}"
+                log(f"--- {phase}: dataset {dataset.id}, event store {url} ---")
+                env = TRACING_OFF if phase == "tracing off" else sink.exporter_env()
+                name = f"worker-{number + 1}"
+                catalog, ledger = Catalog(url), IngestLedger(url)
+                try:
+                    if number == 0 and ledger.position() != 0:
+                        raise BenchmarkError(
+                            f"the event store {url} is not empty; give an empty one"
+                        )
+                    catalog.register(dataset)
+                    await ensure_ingest_topic(broker.bootstrap, dataset)
+                    with running_worker(broker.bootstrap, url, workdir, env, name) as worker:
+                        rounds_rows, warmup_rows = rows_of[number]
+                        results[phase] = await _measure_with_worker(
+                            options,
+                            dataset,
+                            url,
+                            rounds_rows,
+                            warmup_rows,
+                            broker,
+                            ledger,
+                            worker,
+                            workdir / f"{name}.log",
+                        )
+                finally:
+                    ledger.close()
+                    catalog.close()
+            exported = sink.requests
     finally:
         broker.stop()
+    result = results["tracing off"]
+    if "tracing on" in results:
+        on = results["tracing on"]
+        if not exported:
+            raise BenchmarkError("the worker with tracing on exported no spans")
+        result["tracing"] = {
+            "off_records_per_s": result["baylink_records_per_s"],
+            "on_records_per_s": on["baylink_records_per_s"],
+            "off_worker_cpu_us_per_record": result["worker_cpu_us_per_record"],
+            "on_worker_cpu_us_per_record": on["worker_cpu_us_per_record"],
+            "on_baseline_records_per_s": on["baseline_records_per_s"],
+            "on_ratio": on["ratio"],
+            # Rates move with the machine; CPU per record is the steadier overhead figure.
+            "slowdown": round(1 - on["baylink_records_per_s"] / result["baylink_records_per_s"], 4),
+            "cpu_overhead": round(
+                on["worker_cpu_us_per_record"] / result["worker_cpu_us_per_record"] - 1, 4
+            ),
+            "otlp_requests": exported,
+        }
+    return result
+
+
+def _phase_rows(
+    options: Options, dataset: DatasetDefinition, phases: int
+) -> list[tuple[list[list[Row]], list[Row]]]:
+    """Per phase, its rounds' rows and its warm-up rows; every set a day apart from the
+    others, so no two share a record key."""
+    total = phases * options.rounds
+    out = []
+    for phase in range(phases):
+        rounds = []
+        for n in range(options.rounds):
+            index = phase * options.rounds + n
+            rows = make_rows(options.records, seed=7 + index)
+            shift = timedelta(days=2 * (total - index))
+            for row in rows:
+                row["observed_at"] -= shift
+            rounds.append(rows)
+        warmup = make_rows(
+            dataset.partitions * 50,
+            seed=99 + phase,
+            start=rounds[0][0]["observed_at"] - timedelta(days=1),
+        )
+        out.append((rounds, warmup))
+    return out
+
+
+class OtlpSink:
+    """Accepts OTLP/HTTP exports and drops them: what a collector costs the exporting worker,
+    without a collector's own work on this machine's CPUs."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                sink.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def exporter_env(self) -> dict[str, str]:
+        host, port = self._server.server_address[:2]
+        return {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{host!s}:{port}",
+        }
+
+    def __enter__(self) -> OtlpSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 @dataclass(frozen=True)
@@ -471,15 +563,15 @@ async def _measure_round(
 async def _measure_with_worker(
     options: Options,
     dataset: DatasetDefinition,
-    topic: str,
     url: str,
     rounds_rows: list[list[Row]],
     warmup_rows: list[Row],
     broker: TansuBroker,
     ledger: IngestLedger,
     worker: subprocess.Popen[bytes],
-    workdir: Path,
+    worker_log: Path,
 ) -> dict[str, Any]:
+    topic = dataset.ingest_topic
     sampler = RssSampler(worker.pid)
     sampler.start()
     producer = make_producer(broker.bootstrap)
@@ -498,7 +590,7 @@ async def _measure_with_worker(
             )
         except BenchmarkError as error:
             raise BenchmarkError(
-                f"{error}\n--- worker log ---\n{worker_log_tail(workdir)}"
+                f"{error}\n--- worker log ---\n{worker_log_tail(worker_log)}"
             ) from None
         log(f"  worker ready after {time.monotonic() - started:.1f} s")
         accepted_before, rejected_before = totals_of(ledger, dataset)
@@ -586,6 +678,14 @@ def report(result: dict[str, Any]) -> None:
     log(f"  raw aiokafka         {result['baseline_records_per_s']:>12,.0f} records/s")
     log(f"  ratio                {result['ratio']:>12.3f}")
     log(f"  worker CPU           {result['worker_cpu_us_per_record']:>12.2f} µs per record")
+    tracing = result.get("tracing")
+    if tracing:
+        log(
+            f"  tracing on           {tracing['on_records_per_s']:>12,.0f} records/s "
+            f"(slower by {tracing['slowdown']:.1%}; worker CPU "
+            f"{tracing['on_worker_cpu_us_per_record']:.2f} µs per record, "
+            f"{tracing['cpu_overhead']:+.1%}; {tracing['otlp_requests']} OTLP exports)"
+        )
     log(
         f"  worker RSS (MiB)     start {result['worker_rss_mb_start']}, "
         f"half-way {result['worker_rss_mb_half']}, peak {result['worker_rss_mb_peak']}, "
@@ -613,6 +713,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument(
+        "--no-tracing-phase",
+        action="store_true",
+        help="skip the second phase, a worker exporting its spans over OTLP",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds a measured phase may take"
     )
     parser.add_argument(
@@ -639,6 +744,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     return Options(
         args.records,
         args.rounds,
+        not args.no_tracing_phase,
         args.batch_size,
         args.event_store,
         args.json,

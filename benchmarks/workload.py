@@ -32,8 +32,10 @@ _READING_INTERVAL = timedelta(seconds=30)
 Row = dict[str, Any]
 
 
-def load_dataset() -> DatasetDefinition:
+def load_dataset(id_suffix: str = "") -> DatasetDefinition:
+    """The sensor-readings dataset; with ``id_suffix``, a twin with its own id and topic."""
     document: Any = yaml.safe_load(DATASET_FILE.read_text(encoding="utf-8"))
+    document["id"] += id_suffix
     return DatasetDefinition.from_dict(document)
 
 

@@ -76,15 +76,8 @@ class TelemetrySettings:
             raise TelemetryConfigError(
                 f"OTEL_METRICS_EXPORTER={wanted!r}: expected any of {', '.join(METRIC_EXPORTERS)}"
             )
-        protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-        traces_protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocol)
-        metrics_protocol = env.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", protocol)
-        for name, value in (("TRACES_", traces_protocol), ("METRICS_", metrics_protocol)):
-            if value not in PROTOCOLS:
-                raise TelemetryConfigError(
-                    f"OTEL_EXPORTER_OTLP_{name}PROTOCOL={value!r}: expected one of "
-                    f"{', '.join(PROTOCOLS)}"
-                )
+        traces_protocol = _protocol(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        metrics_protocol = _protocol(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
         return cls(
             component=component,
             traces_exporter=traces,
@@ -95,6 +88,15 @@ class TelemetrySettings:
             region=env.get("BAYLINK_REGION") or None,
             node=env.get("BAYLINK_NODE") or socket.gethostname(),
         )
+
+
+def _protocol(env: Mapping[str, str], specific: str) -> str:
+    """The signal's own variable if set, else the general one, else HTTP."""
+    name = specific if specific in env else "OTEL_EXPORTER_OTLP_PROTOCOL"
+    value = env.get(name, "http/protobuf")
+    if value not in PROTOCOLS:
+        raise TelemetryConfigError(f"{name}={value!r}: expected one of {', '.join(PROTOCOLS)}")
+    return value
 
 
 @dataclass

@@ -17,10 +17,13 @@ from tests.support.services import (
     fresh_postgres_url,
     start_tansu_on_s3,
 )
+from tests.support.telemetry import in_memory_telemetry
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so a cancelled CI job still runs fixture teardown."""
+    """Turn SIGTERM into KeyboardInterrupt, so a cancelled CI job still runs fixture teardown;
+    export this process's telemetry to memory before anything can set it up otherwise."""
+    in_memory_telemetry()
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -17,63 +17,18 @@ import pytest
 
 from baylink.runtime.ports import free_port
 from baylink.runtime.state import RuntimeState, state_path
+from tests.support.embedded import baylink, clean_env, running_platform
 from tests.support.platform import SENSOR_READINGS, reading_rows, wait_until, write_csv
 
 pytestmark = pytest.mark.e2e
-
-
-def _clean_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLINK_")}
-    env["BAYLINK_DATA_DIR"] = str(data_dir)
-    return env
-
-
-def _baylink(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "baylink", *args],
-        env=_clean_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result
 
 
 @pytest.fixture
 def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int]]:
     data_dir = tmp_path / "baylink"
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "baylink", "up", "--api-port", str(port)],
-        env=_clean_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        wait_until(lambda: state_path(data_dir).exists(), 60, what="runtime.json")
-        wait_until(
-            lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 60, what="the API to answer"
-        )
+    with running_platform(data_dir, port) as process:
         yield process, data_dir, port
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _all_record_ids(url: str) -> set[str]:
@@ -95,11 +50,11 @@ def test_up_runs_the_platform_and_stops_cleanly_on_sigterm(
     running_up: tuple[subprocess.Popen[str], Path, int], tmp_path: Path
 ) -> None:
     process, data_dir, port = running_up
-    _baylink(data_dir, "dataset", "register", str(SENSOR_READINGS))
+    baylink(data_dir, "dataset", "register", str(SENSOR_READINGS))
     readings = write_csv(tmp_path / "readings.csv", reading_rows(3_000, prefix="e2e"))
 
     ingested = json.loads(
-        _baylink(
+        baylink(
             data_dir,
             "ingest",
             str(readings),
@@ -119,7 +74,7 @@ def test_up_runs_the_platform_and_stops_cleanly_on_sigterm(
     )
     more = write_csv(tmp_path / "more.csv", reading_rows(500, prefix="after-restart"))
     after_restart = json.loads(
-        _baylink(
+        baylink(
             data_dir,
             "ingest",
             str(more),
@@ -129,7 +84,7 @@ def test_up_runs_the_platform_and_stops_cleanly_on_sigterm(
             "--json",
         ).stdout
     )
-    listed = json.loads(_baylink(data_dir, "dataset", "list", "--json").stdout)
+    listed = json.loads(baylink(data_dir, "dataset", "list", "--json").stdout)
     api = f"http://127.0.0.1:{port}/v1/datasets/gba.traffic.sensor-readings"
     served = _all_record_ids(f"{api}/records")
     children = [psutil.Process(pid) for pid in RuntimeState.read(data_dir).pids.values()]
@@ -164,7 +119,7 @@ def test_a_second_up_on_the_same_data_dir_is_refused_in_one_line(
 
     result = subprocess.run(
         [sys.executable, "-m", "baylink", "up", "--api-port", str(free_port())],
-        env=_clean_env(data_dir),
+        env=clean_env(data_dir),
         capture_output=True,
         text=True,
         timeout=60,
