@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TYPED := $(foreach dir,domain streams connectors storage api observability baylink tests benchmarks,\
 	$(if $(shell find $(dir) -name '*.py' -print -quit 2>/dev/null),$(dir)))
 
-.PHONY: venv install lint typecheck imports test check up demo
+.PHONY: venv install lint typecheck imports test check phoenix-check up demo
 
 venv: $(BIN)/python
 
@@ -39,6 +39,12 @@ test: install
 	$(BIN)/python -m pytest -q
 
 check: lint typecheck imports test
+
+# One record's trace, read back from Arize Phoenix (an OTLP receiver installed from PyPI into
+# ~/.cache/baylink/phoenix on first use), over OTLP/HTTP and OTLP/gRPC.
+phoenix-check: install
+	$(BIN)/python tests/external/phoenix_check.py --protocol http/protobuf
+	$(BIN)/python tests/external/phoenix_check.py --protocol grpc
 
 # The whole platform on one machine: embedded broker, SQLite, local object store, API.
 up: install

@@ -51,6 +51,7 @@ def build(
     as_json: Json = False,
 ) -> None:
     """Snapshot every record stored since the last snapshot, and publish the manifests."""
+    start_telemetry("snapshots")
     context = resolve_context(data_dir, None, event_store)
     store = _object_store(object_store or context.storage.object_store_url)
     ledger = SnapshotLedger(context.storage.event_store_url)

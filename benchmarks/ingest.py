@@ -1,25 +1,31 @@
 """End-to-end ingest throughput: baylink (publish → Faust worker → event store) against raw
-aiokafka over the same broker, with the worker's memory sampled throughout.
+aiokafka over the same broker, with the worker's CPU and memory sampled throughout, and the
+same again with the worker exporting its traces.
 
-    python benchmarks/ingest.py [--records N] [--batch-size B] [--event-store URL] [--json]
+    python benchmarks/ingest.py [--records N] [--rounds R] [--batch-size B]
+                                [--event-store URL] [--no-tracing-phase] [--json]
 
 What it does, all in one run:
 
-1. starts its own Tansu broker (memory storage, a free port) and an event store (SQLite in a
-   temporary directory unless ``--event-store`` names another, which must be empty);
-2. registers the sensor-readings dataset (benchmarks/sensor-readings.yaml) and creates its
-   ingest topic, then starts ``python -m baylink worker`` as a subprocess;
-3. warms the worker up: one message per partition, waited for until stored (Tansu's
-   consumer-group join takes about 30 s before the worker gets its partitions);
-4. baseline: the same batches baylink would publish (``wire.encode_rows``, same batch size,
-   partitions and headers), encoded beforehand, produced with a plain ``AIOKafkaProducer`` to
-   a separate topic and read back with a plain ``AIOKafkaConsumer`` (assigned partitions, no
-   group) until every message has arrived: produce-then-consume records/s;
-5. baylink: ``publish_rows`` of N generated rows (3 regions), timed until every partition's
-   stored position (``IngestLedger.resume_offset``) reaches its last published offset, then
-   the store's totals are checked to have grown by exactly N accepted and 0 rejected;
-6. samples the worker's RSS every 0.2 s (psutil) and reports it at the start of the
-   measurement, its peak and at the end.
+1. starts its own Tansu broker (memory storage, a free port);
+2. phase 1, tracing off: registers the sensor-readings dataset (benchmarks/sensor-readings.yaml)
+   in a fresh event store (SQLite in a temporary directory unless ``--event-store`` names an
+   empty one), creates its ingest topic and starts ``python -m baylink worker``;
+3. warms the worker up: a message per partition, waited for until stored (the consumer-group
+   join takes several seconds before the worker gets its partitions);
+4. R rounds, each a pair back to back:
+   - baseline: the same batches baylink would publish (``wire.encode_rows``, same batch size,
+     partitions and headers), encoded beforehand, produced with a plain ``AIOKafkaProducer``
+     to a separate topic and read back with a plain ``AIOKafkaConsumer`` (assigned partitions,
+     no group) until every message has arrived: produce-then-consume records/s;
+   - baylink: ``publish_rows`` of N generated rows (3 regions), timed until every partition's
+     stored position (``IngestLedger.resume_offset``) reaches its last published offset;
+   then the store's totals must have grown by exactly R * N accepted and 0 rejected;
+5. reports the medians of both rates and their ratio, the worker's CPU time per record and its
+   RSS (sampled every 0.2 s) at the start, half-way, peak and end;
+6. phase 2, tracing on: the same with a twin dataset (its own topic) in its own store and a
+   worker exporting spans over OTLP/HTTP to a sink in this process; reports the slowdown and
+   the worker's extra CPU per record.
 
 Progress and figures go to stderr; ``--json`` prints one JSON object on stdout.
 """
