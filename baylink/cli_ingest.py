@@ -67,6 +67,22 @@ FORMATS: dict[str, Format] = {
         lambda data, _dataset: gtfs_realtime.parse_vehicle_positions(data),
     ),
 }
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """One `baylink ingest`: what to read, how, into which dataset, and whether to wait."""
+
+    context: PlatformContext
+    ledger: IngestLedger
+    definition: DatasetDefinition
+    location: str
+    fmt: Format
+    region: str | None
+    wait: bool
+    timeout: float
+
+
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".pb": "gtfs-rt"}
 
 
@@ -119,24 +135,19 @@ def ingest(
         except DomainError as error:
             raise BaylinkCliError(str(error)) from None
         _ingest(
-            context, ledger, definition, location, FORMATS[chosen], region, wait, timeout, as_json
+            IngestRequest(
+                context, ledger, definition, location, FORMATS[chosen], region, wait, timeout
+            ),
+            as_json,
         )
     finally:
         ledger.close()
         catalog.close()
 
 
-def _fetch_parse_publish(
-    context: PlatformContext,
-    ledger: IngestLedger,
-    definition: DatasetDefinition,
-    location: str,
-    fmt: Format,
-    region: str | None,
-    wait: bool,
-    timeout: float,
-    as_json: bool,
-) -> PayloadError | None:
+def _fetch_parse_publish(request: IngestRequest, as_json: bool) -> PayloadError | None:
+    context, ledger, definition = request.context, request.ledger, request.definition
+    location, fmt = request.location, request.fmt
     with tracer.start_as_current_span("connector fetch", attributes={"url.full": location}):
         try:
             fetched = fetch(location)
@@ -150,7 +161,7 @@ def _fetch_parse_publish(
         payload_sha256=hashlib.sha256(fetched.data).hexdigest(),
         connector=fmt.connector,
         connector_version=fmt.version,
-        region=region or definition.owner_region,
+        region=request.region or definition.owner_region,
         wire_schema_version=wire.WIRE_SCHEMA_VERSION,
         trace_id=trace_id_of_current_span(),
         span_id=span_id_of_current_span(),
@@ -193,7 +204,7 @@ def _fetch_parse_publish(
             raise BaylinkCliError(
                 f"cannot publish to {context.streams.bootstrap_servers}: {error}"
             ) from None
-    if not wait:
+    if not request.wait:
         summary = {"published_messages": report.messages, "published_records": report.rows}
         typer.echo(
             json.dumps(summary)
@@ -202,31 +213,22 @@ def _fetch_parse_publish(
         )
     else:
         with tracer.start_as_current_span("wait for the store"):
-            outcome = _wait_for(ledger, definition, report, heads_before, timeout)
+            outcome = _wait_for(ledger, definition, report, heads_before, request.timeout)
         _print_outcome(outcome, as_json)
     return parse_error
 
 
-def _ingest(
-    context: PlatformContext,
-    ledger: IngestLedger,
-    definition: DatasetDefinition,
-    location: str,
-    fmt: Format,
-    region: str | None,
-    wait: bool,
-    timeout: float,
-    as_json: bool,
-) -> None:
+def _ingest(request: IngestRequest, as_json: bool) -> None:
+    definition = request.definition
     with tracer.start_as_current_span(
         f"ingest {definition.id}",
-        attributes={"baylink.dataset": definition.id, "baylink.connector": fmt.connector},
+        attributes={"baylink.dataset": definition.id, "baylink.connector": request.fmt.connector},
     ):
-        parse_error = _fetch_parse_publish(
-            context, ledger, definition, location, fmt, region, wait, timeout, as_json
-        )
+        parse_error = _fetch_parse_publish(request, as_json)
     if parse_error is not None:
-        raise BaylinkCliError(f"{location}: {parse_error.message} (recorded as a rejected payload)")
+        raise BaylinkCliError(
+            f"{request.location}: {parse_error.message} (recorded as a rejected payload)"
+        )
 
 
 async def _publish(
