@@ -3,7 +3,7 @@ aiokafka over the same broker, with the worker's CPU and memory sampled througho
 same again with the worker exporting its traces.
 
     python benchmarks/ingest.py [--records N] [--rounds R] [--batch-size B]
-                                [--event-store URL] [--no-tracing-phase] [--json]
+                                [--event-store URL] [--tracing-pairs P] [--json]
 
 What it does, all in one run:
 
@@ -23,9 +23,10 @@ What it does, all in one run:
    then the store's totals must have grown by exactly R * N accepted and 0 rejected;
 5. reports the medians of both rates and their ratio, the worker's CPU time per record and its
    RSS (sampled every 0.2 s) at the start, half-way, peak and end;
-6. phase 2, tracing on: the same with a twin dataset (its own topic) in its own store and a
-   worker exporting spans over OTLP/HTTP to a sink in this process; reports the slowdown and
-   the worker's extra CPU per record.
+6. then phases alternate (P pairs, default 2): tracing on, off, on, ..., each the same with a
+   twin dataset (its own topic) in its own store; with tracing on the worker exports spans
+   over OTLP/HTTP to a sink in this process. Reports the medians per mode, the slowdown and
+   the worker's extra CPU per record. The headline figures are the first phase's.
 
 Progress and figures go to stderr; ``--json`` prints one JSON object on stdout.
 """
@@ -352,7 +353,7 @@ async def run_baseline(
 class Options:
     records: int
     rounds: int
-    tracing_phase: bool
+    tracing_pairs: int
     batch_size: int
     event_store: str | None
     as_json: bool
@@ -366,7 +367,8 @@ TRACING_OFF = {"OTEL_TRACES_EXPORTER": "none"}
 
 
 async def measure(options: Options, workdir: Path) -> dict[str, Any]:
-    phases = ["tracing off", "tracing on"] if options.tracing_phase else ["tracing off"]
+    # Off and on alternate, so a drift of the machine's speed during the run hits both.
+    phases = ["tracing off", "tracing on"] * options.tracing_pairs or ["tracing off"]
     log(
         f"generating {len(phases)} phases of {options.rounds} rounds of {options.records:,} "
         "rows over 3 regions …"
@@ -380,7 +382,7 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
     broker.start()
     try:
         log(f"  broker on {broker.bootstrap}")
-        results = {}
+        results: list[tuple[str, dict[str, Any]]] = []
         with OtlpSink() as sink:
             for number, (phase, dataset) in enumerate(zip(phases, datasets, strict=True)):
                 url = options.event_store or f"sqlite:///{workdir / f'events-{number + 1}.sqlite'}"
@@ -397,7 +399,7 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
                     await ensure_ingest_topic(broker.bootstrap, dataset)
                     with running_worker(broker.bootstrap, url, workdir, env, name) as worker:
                         rounds_rows, warmup_rows = rows_of[number]
-                        results[phase] = await _measure_with_worker(
+                        measured = await _measure_with_worker(
                             options,
                             dataset,
                             url,
@@ -408,29 +410,49 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
                             worker,
                             workdir / f"{name}.log",
                         )
+                        results.append((phase, measured))
                 finally:
                     ledger.close()
                     catalog.close()
             exported = sink.requests
     finally:
         broker.stop()
-    result = results["tracing off"]
-    if "tracing on" in results:
-        on = results["tracing on"]
+    result = results[0][1]
+    off = [r for phase, r in results if phase == "tracing off"]
+    on = [r for phase, r in results if phase == "tracing on"]
+    if on:
         if not exported:
             raise BenchmarkError("the worker with tracing on exported no spans")
+
+        def median_of(phases: list[dict[str, Any]], key: str) -> float:
+            return float(statistics.median(r[key] for r in phases))
+
+        off_rate, on_rate = (
+            median_of(off, "baylink_records_per_s"),
+            median_of(on, "baylink_records_per_s"),
+        )
+        off_cpu = median_of(off, "worker_cpu_us_per_record")
+        on_cpu = median_of(on, "worker_cpu_us_per_record")
         result["tracing"] = {
-            "off_records_per_s": result["baylink_records_per_s"],
-            "on_records_per_s": on["baylink_records_per_s"],
-            "off_worker_cpu_us_per_record": result["worker_cpu_us_per_record"],
-            "on_worker_cpu_us_per_record": on["worker_cpu_us_per_record"],
-            "on_baseline_records_per_s": on["baseline_records_per_s"],
-            "on_ratio": on["ratio"],
+            "pairs": len(on),
+            "off_records_per_s": off_rate,
+            "on_records_per_s": on_rate,
+            "off_worker_cpu_us_per_record": off_cpu,
+            "on_worker_cpu_us_per_record": on_cpu,
+            "off_ratio": median_of(off, "ratio"),
+            "on_ratio": median_of(on, "ratio"),
+            "per_phase": [
+                {
+                    "phase": phase,
+                    "records_per_s": r["baylink_records_per_s"],
+                    "ratio": r["ratio"],
+                    "worker_cpu_us_per_record": r["worker_cpu_us_per_record"],
+                }
+                for phase, r in results
+            ],
             # Rates move with the machine; CPU per record is the steadier overhead figure.
-            "slowdown": round(1 - on["baylink_records_per_s"] / result["baylink_records_per_s"], 4),
-            "cpu_overhead": round(
-                on["worker_cpu_us_per_record"] / result["worker_cpu_us_per_record"] - 1, 4
-            ),
+            "slowdown": round(1 - on_rate / off_rate, 4),
+            "cpu_overhead": round(on_cpu / off_cpu - 1, 4),
             "otlp_requests": exported,
         }
     return result
@@ -687,7 +709,8 @@ def report(result: dict[str, Any]) -> None:
     tracing = result.get("tracing")
     if tracing:
         log(
-            f"  tracing on           {tracing['on_records_per_s']:>12,.0f} records/s "
+            f"  tracing off / on     {tracing['off_records_per_s']:>12,.0f} / "
+            f"{tracing['on_records_per_s']:,.0f} records/s, medians of {tracing['pairs']} pairs "
             f"(slower by {tracing['slowdown']:.1%}; worker CPU "
             f"{tracing['on_worker_cpu_us_per_record']:.2f} µs per record, "
             f"{tracing['cpu_overhead']:+.1%}; {tracing['otlp_requests']} OTLP exports)"
@@ -719,9 +742,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument(
-        "--no-tracing-phase",
-        action="store_true",
-        help="skip the second phase, a worker exporting its spans over OTLP",
+        "--tracing-pairs",
+        type=int,
+        default=2,
+        help="phases with tracing off then on (a worker exporting spans over OTLP), "
+        "alternating; 0 measures tracing off only [default: %(default)s]",
     )
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds a measured phase may take"
@@ -745,12 +770,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="with --profile-worker: sample every thread, waiting included (not only the GIL)",
     )
     args = parser.parse_args(argv)
+    if args.tracing_pairs < 0:
+        parser.error("--tracing-pairs cannot be negative")
     if args.records < 1 or args.batch_size < 1 or args.rounds < 1:
         parser.error("--records, --batch-size and --rounds must be positive")
     return Options(
         args.records,
         args.rounds,
-        not args.no_tracing_phase,
+        args.tracing_pairs,
         args.batch_size,
         args.event_store,
         args.json,
