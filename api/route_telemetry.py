@@ -56,28 +56,32 @@ class RouteTelemetry:
             await self.app(scope, receive, send)
             return
         status = 500
+        route = self._route(scope["path"])
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                # Before the response goes out: the server span ends with its last byte.
+                span = trace.get_current_span()
+                span.update_name(f"{scope['method']} {route}")
+                span.set_attribute("http.route", route)
             await send(message)
 
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            if self._match is None:
-                self._match = route_matcher(self._paths())
-            route, method = self._match(scope["path"]), scope["method"]
-            span = trace.get_current_span()
-            span.update_name(f"{method} {route}")
-            span.set_attribute("http.route", route)
             request_duration.record(
                 time.perf_counter() - started,
                 {
                     "http.route": route,
-                    "http.request.method": method,
+                    "http.request.method": scope["method"],
                     "http.response.status_code": status,
                 },
             )
+
+    def _route(self, path: str) -> str:
+        if self._match is None:
+            self._match = route_matcher(self._paths())
+        return self._match(path)

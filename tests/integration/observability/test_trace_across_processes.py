@@ -107,8 +107,10 @@ async def test_one_record_is_one_trace_from_connector_through_worker_to_api(
     [server] = [
         s
         for s in api_spans.get_finished_spans()
-        if s.kind is SpanKind.SERVER and "provenance" in s.name
+        if s.kind is SpanKind.SERVER and s.name == "GET /v1/records/{record_id}/provenance"
     ]
+    assert server.attributes is not None
+    assert server.attributes["http.route"] == "/v1/records/{record_id}/provenance"
     assert [
         (format(link.context.trace_id, "032x"), format(link.context.span_id, "016x"))
         for link in server.links
