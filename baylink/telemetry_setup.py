@@ -4,7 +4,10 @@ Prometheus endpoint on loopback."""
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import logging
 import os
+from collections.abc import Mapping
 
 from prometheus_client import start_http_server
 
@@ -19,6 +22,8 @@ from observability.telemetry import (
 )
 
 METRICS_PORT_ENV = "BAYLINK_METRICS_PORT"
+COMMAND_EXPORT_TIMEOUT_SECONDS = 3.0
+_TIMEOUT_VARIABLES = ("OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
 
 
 def start_telemetry(
@@ -38,6 +43,9 @@ def start_telemetry(
             configure_logging(settings.service_name, log_level)
     except (TelemetryConfigError, ValueError) as error:
         raise BaylinkCliError(str(error)) from None
+    if log_level is None:
+        settings = for_a_command(settings, os.environ)
+        logging.getLogger("opentelemetry.exporter").setLevel(logging.ERROR)
     telemetry = configure(settings)
     atexit.register(telemetry.shutdown)
     port = metrics_port if metrics_port is not None else _port_from_environ()
@@ -49,6 +57,14 @@ def start_telemetry(
                 f"cannot serve metrics on {LOOPBACK}:{port}: {error.strerror or error}"
             ) from None
     return telemetry
+
+
+def for_a_command(settings: TelemetrySettings, environ: Mapping[str, str]) -> TelemetrySettings:
+    """A command, not a service, flushes its spans at exit: an unreachable collector may cost
+    it a few seconds (and one error line), unless a timeout was asked for."""
+    if any(name in environ for name in _TIMEOUT_VARIABLES):
+        return settings
+    return dataclasses.replace(settings, export_timeout_seconds=COMMAND_EXPORT_TIMEOUT_SECONDS)
 
 
 def _port_from_environ() -> int | None:

@@ -58,6 +58,10 @@ class TelemetrySettings:
     service_name: str = ""
     region: str | None = None
     node: str = field(default_factory=socket.gethostname)
+    # Seconds an OTLP span export may take, retries included; None: the exporter's own
+    # (OTEL_EXPORTER_OTLP_TIMEOUT, else 10 s). Short-lived commands set it low, so an
+    # unreachable collector does not hold up their exit.
+    export_timeout_seconds: float | None = None
 
     @classmethod
     def from_environ(
@@ -169,12 +173,12 @@ def _span_exporter(settings: TelemetrySettings) -> SpanExporter | None:
             OTLPSpanExporter as GrpcSpanExporter,
         )
 
-        return GrpcSpanExporter()
+        return GrpcSpanExporter(timeout=settings.export_timeout_seconds)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpSpanExporter,
     )
 
-    return HttpSpanExporter()
+    return HttpSpanExporter(timeout=settings.export_timeout_seconds)
 
 
 def _metric_readers(settings: TelemetrySettings) -> list[MetricReader]:
