@@ -69,6 +69,10 @@ class SnapshotAges:
         with self._lock:
             self._published[dataset_id] = published_at
 
+    def forget(self) -> None:
+        with self._lock:
+            self._published.clear()
+
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         now = datetime.now(UTC)
         with self._lock:
