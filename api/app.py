@@ -14,7 +14,7 @@ from api.errors import install_error_handlers
 from api.health import ReadinessCheck, health_router
 from api.metrics import metrics_router
 from api.openapi import install_openapi
-from api.route_telemetry import RouteTelemetry
+from api.route_telemetry import UNTIMED, RouteTelemetry
 from api.routes import v1_router
 from api.services import QueryServiceProvider
 from api.settings import ApiSettings
@@ -64,7 +64,7 @@ def create_app(
     # up; request metrics come from RouteTelemetry, whose route templates are right.
     app.add_middleware(RouteTelemetry, paths=lambda: list(app.openapi()["paths"]))
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="/metrics,/healthz,/readyz", meter_provider=NoOpMeterProvider()
+        app, excluded_urls=",".join(UNTIMED), meter_provider=NoOpMeterProvider()
     )
     return app
 

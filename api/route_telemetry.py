@@ -23,7 +23,7 @@ request_duration = metrics.get_meter("baylink.api").create_histogram(
     explicit_bucket_boundaries_advisory=_SECONDS,
 )
 UNMATCHED = "(unmatched)"
-_UNTIMED = ("/metrics", "/healthz", "/readyz")
+UNTIMED = ("/metrics", "/healthz", "/readyz")  # probes and scrapes, not API use
 
 
 def route_matcher(paths: list[str]) -> Callable[[str], str]:
@@ -52,7 +52,7 @@ class RouteTelemetry:
         self._match: Callable[[str], str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _UNTIMED:
+        if scope["type"] != "http" or scope["path"] in UNTIMED:
             await self.app(scope, receive, send)
             return
         status = 500

@@ -25,7 +25,9 @@ REGION = "region"
 
 
 def _finite_bound(bound: float | None) -> bool:
-    return bound is None or (type(bound) in (int, float) and math.isfinite(bound))
+    # Dataset files give finite floats; anything else (a FieldSpec built in code with an int
+    # or NaN bound) is left to the general rules, which compare exactly.
+    return bound is None or (type(bound) is float and math.isfinite(bound))
 
 
 def _value_type(spec: FieldSpec) -> Any:
@@ -43,12 +45,8 @@ def _value_type(spec: FieldSpec) -> Any:
         high = INT64_MAX if spec.maximum is None else min(INT64_MAX, math.floor(spec.maximum))
         return Annotated[int, msgspec.Meta(ge=low, le=high)] if low <= high else None
     # Finite bounds: NaN and the infinities fail them, as they fail the general rules.
-    low_f = -_FLOAT_MAX if spec.minimum is None else max(float(spec.minimum), -_FLOAT_MAX)
-    high_f = _FLOAT_MAX if spec.maximum is None else min(float(spec.maximum), _FLOAT_MAX)
-    if float(low_f) != spec.minimum and spec.minimum is not None:
-        return None  # an int bound a float cannot hold exactly: compare in Python instead
-    if float(high_f) != spec.maximum and spec.maximum is not None:
-        return None
+    low_f = -_FLOAT_MAX if spec.minimum is None else spec.minimum
+    high_f = _FLOAT_MAX if spec.maximum is None else spec.maximum
     return Annotated[float, msgspec.Meta(ge=low_f, le=high_f)]
 
 

@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from observability.telemetry import Telemetry, TelemetrySettings, configure, configured
+from observability.telemetry import TelemetrySettings, configure, configured
 
 _in_memory: tuple[InMemorySpanExporter, InMemoryMetricReader] | None = None
 
@@ -30,12 +30,11 @@ def in_memory_telemetry() -> tuple[InMemorySpanExporter, InMemoryMetricReader]:
     if _in_memory is None:
         assert configured() is None, "telemetry was configured before the in-memory exporters"
         spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
-        telemetry: Telemetry = configure(
+        configure(
             TelemetrySettings("tests", metrics_exporters=()),
             span_processors=[SimpleSpanProcessor(spans)],
             metric_readers=[reader],
         )
-        assert telemetry.tracer_provider is not None
         _in_memory = (spans, reader)
     return _in_memory
 

@@ -220,11 +220,10 @@ def test_the_typed_path_accepts_only_what_the_general_rules_accept_unchanged(
     typed = VALIDATOR.validate_payload(payload, "gd-shenzhen", NOW)
     general = VALIDATOR.validate(_plain_decoder.decode(payload), "gd-shenzhen", NOW)
 
+    # None is always allowed: the general rules then decide (an int given as 3.0, say).
     if typed is not None:
         assert general.rejected == []
         assert typed.accepted == general.accepted
-    else:
-        assert general.rejected or len(general.accepted) == len(rows)
 
 
 def test_the_typed_path_declines_rows_with_an_unknown_region_or_a_future_time() -> None:

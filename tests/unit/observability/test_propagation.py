@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry import trace
@@ -44,20 +46,36 @@ def test_outside_a_span_there_is_nothing_to_propagate() -> None:
     assert span_id_of_current_span() is None
 
 
+_traceparents = st.builds(
+    lambda trace_id, span_id, flags: f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}".encode(),
+    st.integers(0, 2**128 - 1),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 255),
+)
+
+
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["traceparent", "tracestate", "baggage", "x"]), st.binary()),
+        st.tuples(
+            st.sampled_from(["traceparent", "tracestate", "baggage", "x"]),
+            st.binary() | _traceparents,
+        ),
         max_size=4,
     )
     | st.dictionaries(st.text(max_size=12), st.binary(), max_size=4)
 )
-def test_any_header_bytes_give_a_context_or_none_never_an_error(
+def test_any_header_bytes_give_the_sent_context_or_none_never_an_error(
     headers: list[tuple[str, bytes]] | dict[str, bytes],
 ) -> None:
-    context = context_from_headers(headers)
-    span_context = trace.get_current_span(context).get_span_context()
+    context = trace.get_current_span(context_from_headers(headers)).get_span_context()
 
-    assert span_context.is_valid in (True, False)
-    if span_context.is_valid:
-        assert span_context.trace_id != 0
-        assert span_context.span_id != 0
+    items = headers.items() if isinstance(headers, dict) else headers
+    sent = {key.lower(): value for key, value in items}.get("traceparent", b"")
+    if context.is_valid:  # only from the traceparent header, and exactly its ids
+        assert f"-{context.trace_id:032x}-{context.span_id:016x}-".encode() in sent
+    well_formed = re.fullmatch(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}", sent)
+    if well_formed and int(well_formed[1], 16) and int(well_formed[2], 16):
+        assert (context.trace_id, context.span_id) == (
+            int(well_formed[1], 16),
+            int(well_formed[2], 16),
+        )
