@@ -70,7 +70,9 @@ def test_any_header_bytes_give_the_sent_context_or_none_never_an_error(
     context = trace.get_current_span(context_from_headers(headers)).get_span_context()
 
     items = headers.items() if isinstance(headers, dict) else headers
-    sent = {key.lower(): value for key, value in items}.get("traceparent", b"")
+    # Like the extraction: the last readable value of the header (undecodable ones are skipped).
+    readable = [(k.lower(), v) for k, v in items if _is_utf8(v)]
+    sent = dict(readable).get("traceparent", b"")
     if context.is_valid:  # only from the traceparent header, and exactly its ids
         assert f"-{context.trace_id:032x}-{context.span_id:016x}-".encode() in sent
     well_formed = re.fullmatch(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}", sent)
@@ -79,3 +81,11 @@ def test_any_header_bytes_give_the_sent_context_or_none_never_an_error(
             int(well_formed[1], 16),
             int(well_formed[2], 16),
         )
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
