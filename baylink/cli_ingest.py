@@ -6,9 +6,8 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,8 +19,10 @@ from baylink.cli_options import Broker, DataDir, EventStore, Json
 from baylink.context import PlatformContext, resolve_context
 from baylink.errors import BaylinkCliError
 from baylink.telemetry_setup import start_telemetry
-from connectors import gtfs_realtime, tabular
 from connectors.errors import ConnectorError, PayloadError, SourceError
+from connectors.formats import FORMATS, Format, ParseOptions, UnknownFormatError, format_named
+from connectors.formats import format_of as format_of_location
+from connectors.gtfs_static import GtfsStatic
 from connectors.payload import ParsedPayload
 from connectors.source import FetchedPayload, fetch
 from domain.dataset import DatasetDefinition
@@ -46,28 +47,6 @@ from streams.worker import run_forever
 
 tracer = trace.get_tracer("baylink.connectors")
 
-Parser = Callable[[bytes, DatasetDefinition], ParsedPayload]
-
-
-@dataclass(frozen=True)
-class Format:
-    """A payload format: the connector that reads it."""
-
-    connector: str
-    version: str
-    parse: Parser
-
-
-FORMATS: dict[str, Format] = {
-    "csv": Format(tabular.NAME, tabular.VERSION, tabular.parse_csv),
-    "jsonl": Format(tabular.NAME, tabular.VERSION, tabular.parse_jsonl),
-    "gtfs-rt": Format(
-        gtfs_realtime.NAME,
-        gtfs_realtime.VERSION,
-        lambda data, _dataset: gtfs_realtime.parse_vehicle_positions(data),
-    ),
-}
-
 
 @dataclass(frozen=True)
 class IngestRequest:
@@ -78,12 +57,10 @@ class IngestRequest:
     definition: DatasetDefinition
     location: str
     fmt: Format
+    options: ParseOptions
     region: str | None
     wait: bool
     timeout: float
-
-
-_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".pb": "gtfs-rt"}
 
 
 def register(app: typer.Typer) -> None:
@@ -91,14 +68,22 @@ def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
 
 
-def guess_format(location: str) -> str:
-    suffix = PurePosixPath(location.split("?", maxsplit=1)[0]).suffix.lower()
-    if suffix in _SUFFIXES:
-        return _SUFFIXES[suffix]
-    raise BaylinkCliError(
-        f"cannot tell the format of {location!r} from its name; "
-        f"pass --format ({', '.join(FORMATS)})"
-    )
+def _chosen_format(format_name: str | None, location: str) -> Format:
+    try:
+        return format_named(format_name) if format_name else format_of_location(location)
+    except UnknownFormatError as error:
+        raise BaylinkCliError(str(error)) from None
+
+
+def _static_gtfs(path: Path | None) -> GtfsStatic | None:
+    if path is None:
+        return None
+    try:
+        return GtfsStatic.from_zip(path.read_bytes())
+    except OSError as error:
+        raise BaylinkCliError(f"cannot read {path}: {error.strerror or error}") from None
+    except PayloadError as error:
+        raise BaylinkCliError(f"{path}: {error.message}") from None
 
 
 def ingest(
@@ -112,6 +97,14 @@ def ingest(
         str | None,
         typer.Option(help="Region of the source. [default: the dataset's owner region]"),
     ] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(help="CRS of the source (EPSG:<code> or GCJ-02), overriding its own."),
+    ] = None,
+    static_gtfs: Annotated[
+        Path | None,
+        typer.Option(help="Static GTFS zip that GTFS-Realtime entities are joined with."),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Return once every record is accepted or rejected.")
     ] = False,
@@ -123,9 +116,12 @@ def ingest(
 ) -> None:
     """Publish a file or URL to the dataset's ingest topic (one message per batch)."""
     start_telemetry("connector")
-    chosen = format_name or guess_format(location)
-    if chosen not in FORMATS:
-        raise BaylinkCliError(f"unknown format {chosen!r}; expected one of {', '.join(FORMATS)}")
+    fmt = _chosen_format(format_name, location)
+    options = ParseOptions(
+        crs=crs,
+        static_gtfs=_static_gtfs(static_gtfs),
+        source_name=Path(location.split("?", maxsplit=1)[0]).name or None,
+    )
     context = resolve_context(data_dir, broker, event_store, need_broker=True)
     catalog = Catalog(context.storage.event_store_url)
     ledger = IngestLedger(context.storage.event_store_url, context.streams.broker_epoch)
@@ -136,7 +132,7 @@ def ingest(
             raise BaylinkCliError(str(error)) from None
         _ingest(
             IngestRequest(
-                context, ledger, definition, location, FORMATS[chosen], region, wait, timeout
+                context, ledger, definition, location, fmt, options, region, wait, timeout
             ),
             as_json,
         )
@@ -175,7 +171,7 @@ def _fetch_parse_publish(request: IngestRequest, as_json: bool) -> PayloadError 
         "connector parse", attributes={"baylink.payload.bytes": len(fetched.data)}
     ) as span:
         try:
-            parsed = fmt.parse(fetched.data, definition)
+            parsed = fmt.parse(fetched.data, definition, request.options)
         except PayloadError as error:
             span.set_attribute("baylink.rejection.reason", error.reason)
             parse_error, parsed = error, ParsedPayload(rows=[], format=fmt.connector)

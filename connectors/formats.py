@@ -1,0 +1,93 @@
+"""The payload formats `baylink ingest` and the connector runner know, and how each is parsed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from connectors import gtfs_realtime, tabular
+from connectors.errors import ConnectorError
+from connectors.gtfs_static import GtfsStatic
+from connectors.payload import ParsedPayload
+from domain.dataset import DatasetDefinition
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """What a source declares beside its bytes.
+
+    ``crs`` overrides the CRS the source or dataset declares (``EPSG:<code>`` or ``GCJ-02``);
+    ``static_gtfs`` is the static feed realtime entities are joined with; ``source_name`` is
+    the payload's file name, for formats whose parser needs it.
+    """
+
+    crs: str | None = None
+    static_gtfs: GtfsStatic | None = None
+    source_name: str | None = None
+
+
+Parser = Callable[[bytes, DatasetDefinition, ParseOptions], ParsedPayload]
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """A payload format: its name on the command line, the connector that reads it."""
+
+    name: str
+    connector: str
+    version: str
+    parse: Parser
+    suffixes: tuple[str, ...] = ()
+
+
+def _csv(data: bytes, dataset: DatasetDefinition, _options: ParseOptions) -> ParsedPayload:
+    return tabular.parse_csv(data, dataset)
+
+
+def _jsonl(data: bytes, dataset: DatasetDefinition, _options: ParseOptions) -> ParsedPayload:
+    return tabular.parse_jsonl(data, dataset)
+
+
+def _gtfs_rt(data: bytes, _dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    return gtfs_realtime.parse_vehicle_positions(data, static=options.static_gtfs)
+
+
+FORMATS: dict[str, Format] = {
+    fmt.name: fmt
+    for fmt in (
+        Format("csv", tabular.NAME, tabular.VERSION, _csv, (".csv",)),
+        Format("jsonl", tabular.NAME, tabular.VERSION, _jsonl, (".jsonl", ".ndjson")),
+        Format("gtfs-rt", gtfs_realtime.NAME, gtfs_realtime.VERSION, _gtfs_rt, (".pb",)),
+    )
+}
+
+
+class UnknownFormatError(ConnectorError):
+    """A format name that no connector reads, or a file name that says no format."""
+
+
+def format_named(name: str) -> Format:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UnknownFormatError(
+            f"unknown format {name!r}; expected one of {', '.join(FORMATS)}"
+        ) from None
+
+
+def format_of(location: str) -> Format:
+    """The format a path or URL's file name says, e.g. ``.csv``; the query string is ignored."""
+    name = PurePosixPath(location.split("?", maxsplit=1)[0]).name.lower()
+    # Longest suffix first, so ".geo.parquet" can win over ".parquet".
+    by_length = sorted(
+        ((suffix, fmt) for fmt in FORMATS.values() for suffix in fmt.suffixes),
+        key=lambda item: -len(item[0]),
+    )
+    for suffix, fmt in by_length:
+        if name.endswith(suffix):
+            return fmt
+    raise UnknownFormatError(
+        f"cannot tell the format of {location!r} from its name; "
+        f"pass --format ({', '.join(FORMATS)})"
+    )
