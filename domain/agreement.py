@@ -226,7 +226,7 @@ class SharingAgreement(Aggregate):
         self.terms_dict = terms
         self.state = AgreementState.PROPOSED
         self.history: list[tuple[str, str]] = [(AgreementState.PROPOSED.value, proposed_by)]
-        self.whitelist_rule: str | None = None
+        self.whitelist_rules: list[str] = []
 
     @property
     def terms(self) -> AgreementTerms:
@@ -262,16 +262,17 @@ class SharingAgreement(Aggregate):
     def _accepted(self, by: str) -> None:
         self._enter(AgreementState.ACCEPTED, by)
 
-    def activate(self, by: str, at: datetime, whitelist_rule: str | None) -> None:
-        """Make the agreement active; ``whitelist_rule`` is the rule that lets it cross a
-        border, which the caller found in the current whitelist (None within a jurisdiction)."""
+    def activate(self, by: str, at: datetime, whitelist_rules: list[str]) -> None:
+        """Make the agreement active; ``whitelist_rules`` are the rules that let its datasets
+        cross a border, which the caller found in the current whitelist (none within one
+        jurisdiction)."""
         self._require("activate", AgreementState.ACCEPTED)
         self._check_valid_at(at)
-        self._activated(by, whitelist_rule)
+        self._activated(by, whitelist_rules)
 
     @event("Activated")
-    def _activated(self, by: str, whitelist_rule: str | None) -> None:
-        self.whitelist_rule = whitelist_rule
+    def _activated(self, by: str, whitelist_rules: list[str]) -> None:
+        self.whitelist_rules = whitelist_rules
         self._enter(AgreementState.ACTIVE, by)
 
     def suspend(self, by: str, reason: str) -> None:
@@ -282,14 +283,14 @@ class SharingAgreement(Aggregate):
     def _suspended(self, by: str, reason: str) -> None:
         self._enter(AgreementState.SUSPENDED, f"{by}: {reason}")
 
-    def resume(self, by: str, at: datetime, whitelist_rule: str | None) -> None:
+    def resume(self, by: str, at: datetime, whitelist_rules: list[str]) -> None:
         self._require("resume", AgreementState.SUSPENDED)
         self._check_valid_at(at)
-        self._resumed(by, whitelist_rule)
+        self._resumed(by, whitelist_rules)
 
     @event("Resumed")
-    def _resumed(self, by: str, whitelist_rule: str | None) -> None:
-        self.whitelist_rule = whitelist_rule
+    def _resumed(self, by: str, whitelist_rules: list[str]) -> None:
+        self.whitelist_rules = whitelist_rules
         self._enter(AgreementState.ACTIVE, by)
 
     def revoke(self, by: str, reason: str) -> None:

@@ -51,3 +51,15 @@ class AgreementStateError(DomainError):
 
 class TransformationError(DomainError):
     """A required transformation is malformed or cannot apply to its field."""
+
+
+class PartnerError(DomainError):
+    """A partner or one of its keys is malformed, unknown or cannot change this way."""
+
+
+class PartnerNotFoundError(DomainError):
+    """No partner with this id is registered."""
+
+
+class AgreementNotFoundError(DomainError):
+    """No sharing agreement with this id exists."""

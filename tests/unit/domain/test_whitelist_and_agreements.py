@@ -191,21 +191,21 @@ def test_an_agreement_runs_its_lifecycle_in_order() -> None:
     agreement = _agreement()
     assert _state(agreement) is AgreementState.PROPOSED
     with pytest.raises(AgreementStateError, match="cannot activate it"):
-        agreement.activate("admin", NOW, "cn-hk-traffic")
+        agreement.activate("admin", NOW, ["cn-hk-traffic"])
     agreement.approve("gd-shenzhen")
     with pytest.raises(AgreementStateError, match="cannot approve it"):
         agreement.approve("gd-shenzhen")
     agreement.accept("hk-transport-department")
-    agreement.activate("admin", NOW, "cn-hk-traffic")
+    agreement.activate("admin", NOW, ["cn-hk-traffic"])
     assert _state(agreement) is AgreementState.ACTIVE
-    assert agreement.whitelist_rule == "cn-hk-traffic"
+    assert agreement.whitelist_rules == ["cn-hk-traffic"]
     agreement.suspend("admin", "incident review")
     assert _state(agreement) is AgreementState.SUSPENDED
-    agreement.resume("admin", NOW, "cn-hk-traffic")
+    agreement.resume("admin", NOW, ["cn-hk-traffic"])
     agreement.revoke("gd-shenzhen", "contract ended early")
     assert _state(agreement) is AgreementState.REVOKED
     with pytest.raises(AgreementStateError, match="cannot resume it"):
-        agreement.resume("admin", NOW, None)
+        agreement.resume("admin", NOW, [])
     assert [state for state, _ in agreement.history] == [
         "proposed", "approved", "accepted", "active", "suspended", "active", "revoked",
     ]  # fmt: skip
@@ -217,8 +217,8 @@ def test_an_agreement_past_its_validity_is_expired_and_cannot_be_activated() -> 
     agreement.accept("c")
     later = datetime(2027, 6, 1, tzinfo=UTC)
     with pytest.raises(AgreementStateError, match="not valid at"):
-        agreement.activate("admin", later, None)
-    agreement.activate("admin", NOW, None)
+        agreement.activate("admin", later, [])
+    agreement.activate("admin", NOW, [])
     assert agreement.state_at(NOW) is AgreementState.ACTIVE
     assert agreement.state_at(later) is AgreementState.EXPIRED
     assert agreement.state_at(NOW + timedelta(days=1)) is AgreementState.ACTIVE
@@ -234,7 +234,7 @@ def test_an_agreement_replays_from_its_events() -> None:
     agreement = _agreement()
     agreement.approve("p")
     agreement.accept("c")
-    agreement.activate("admin", NOW, "cn-hk-traffic")
+    agreement.activate("admin", NOW, ["cn-hk-traffic"])
     events = agreement.collect_events()
     replayed: SharingAgreement | None = None
     for domain_event in events:
