@@ -9,6 +9,7 @@ import yaml
 from eventsourcing.domain import DomainEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.access import AccessRecord
 from domain.agreement import AgreementTerms, SharingAgreement
 from domain.catalog import CatalogIndex, Dataset
 from domain.dataset import DatasetDefinition
@@ -41,6 +42,7 @@ STORED_EVENT_CLASSES: list[type[DomainEvent]] = [
     nested_event(CatalogIndex, "Created"),
     nested_event(CatalogIndex, "DatasetAdded"),
     SnapshotLog.Published,
+    nested_event(AccessRecord, "Recorded"),
     *(
         nested_event(SharingAgreement, name)
         for name in (
@@ -172,6 +174,6 @@ def test_governance_stores_only_frozen_topics(tmp_path: Path) -> None:
     governance_topics = {
         t
         for t in frozen_topics()
-        if not t.startswith(("domain.catalog", "domain.ingest", "domain.snapshot"))
+        if not t.startswith(("domain.access", "domain.catalog", "domain.ingest", "domain.snapshot"))
     }
     assert stored == governance_topics, WHY
