@@ -55,6 +55,9 @@ def read_xml(data: bytes, root: str, feed: str) -> Element:
             ) from None
         message = f"the {feed} payload is not well-formed XML: {error}"
         raise PayloadError("bad-xml", message) from None
+    except LookupError as error:
+        message = f"the {feed} XML declares an encoding Python does not know: {error}"
+        raise PayloadError("bad-encoding", message) from None
     except (ValueError, RecursionError) as error:
         # expat refuses some encodings and nesting it cannot track with these.
         message = f"the {feed} payload cannot be read as XML: {error}"
