@@ -44,6 +44,9 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SPEEDMAP = (FIXTURES / "td" / "speedmap.xml").read_bytes()
 DETECTOR = (FIXTURES / "td" / "detector.xml").read_bytes()
 VEHICLE_POSITIONS = (FIXTURES / "gtfs" / "bullrunner-vehicle-positions").read_bytes()
+# Constructed (see gtfs_constructed.py): no real TripUpdates or Alerts sample is at hand.
+TRIP_UPDATES = (FIXTURES / "gtfs" / "constructed-trip-updates.pb").read_bytes()
+ALERTS = (FIXTURES / "gtfs" / "constructed-alerts.pb").read_bytes()
 NOW = datetime(2100, 1, 1, tzinfo=UTC)
 # Hong Kong has kept UTC+8 all year since 1979; the generated dates are later.
 HONG_KONG = timezone(timedelta(hours=8))
@@ -171,54 +174,6 @@ def test_random_bytes_as_detector_readings_are_refused_or_every_row_judged(data:
 
 
 # --- damaged payloads ---------------------------------------------------------------------
-
-
-def _constructed_trip_updates() -> bytes:
-    """A constructed feed: three trip updates, one cancelled, one without stops' times."""
-    feed = gtfs_realtime_pb2.FeedMessage()
-    feed.header.gtfs_realtime_version = "2.0"
-    feed.header.timestamp = 1_700_000_000
-    for number in range(3):
-        entity = feed.entity.add()
-        entity.id = f"tu-{number}"
-        update = entity.trip_update
-        update.trip.trip_id = f"trip-{number}"
-        update.trip.route_id = "110-423"
-        update.timestamp = 1_700_000_000 - number
-        for sequence in range(number):
-            stop = update.stop_time_update.add()
-            stop.stop_sequence = sequence + 1
-            stop.stop_id = f"7500{sequence}"
-            stop.arrival.time = 1_700_000_100 + sequence * 60
-            stop.arrival.delay = 30
-    feed.entity[
-        0
-    ].trip_update.trip.schedule_relationship = gtfs_realtime_pb2.TripDescriptor.CANCELED
-    return feed.SerializeToString()
-
-
-def _constructed_alerts() -> bytes:
-    """A constructed feed: two alerts in two languages informing routes and stops."""
-    feed = gtfs_realtime_pb2.FeedMessage()
-    feed.header.gtfs_realtime_version = "2.0"
-    feed.header.timestamp = 1_700_000_000
-    for number in range(2):
-        entity = feed.entity.add()
-        entity.id = f"alert-{number}"
-        alert = entity.alert
-        alert.effect = gtfs_realtime_pb2.Alert.DETOUR
-        period = alert.active_period.add()
-        period.start, period.end = 1_699_990_000, 1_700_090_000
-        for language, words in (("en", "Diversion"), ("zh-HK", "改道")):
-            translation = alert.header_text.translation.add()
-            translation.language, translation.text = language, words
-        alert.informed_entity.add().route_id = f"route-{number}"
-        alert.informed_entity.add().stop_id = f"stop-{number}"
-    return feed.SerializeToString()
-
-
-TRIP_UPDATES = _constructed_trip_updates()
-ALERTS = _constructed_alerts()
 
 
 @CASES
