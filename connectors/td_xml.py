@@ -125,8 +125,10 @@ def flag(value: str) -> object:
 def hong_kong_datetime(value: str) -> datetime | None:
     """``YYYY-MM-DDTHH:MM:SS`` (or with a space) in Hong Kong time, as UTC; None if not one.
 
-    A time that states its own offset keeps it.
+    A time that states its own offset keeps it; a date alone is not taken for midnight.
     """
+    if len(value) <= len("YYYY-MM-DD"):
+        return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

@@ -88,14 +88,14 @@ def test_bad_values_are_kept_for_the_worker_to_reject_naming_the_field() -> None
     parsed = parse_speedmap(
         _speedmap(
             _link(LINK_ID="1-2", TRAFFIC_SPEED="fast", CAPTURE_DATE="2025-01-01T00:00:00"),
-            _link(LINK_ID="1-3", TRAFFIC_SPEED="40", CAPTURE_DATE="yesterday"),
+            _link(LINK_ID="1-3", TRAFFIC_SPEED="40", CAPTURE_DATE="2025-01-01"),
             _link(LINK_ID="1-4", TRAFFIC_SPEED="-5", CAPTURE_DATE="2025-01-01T00:00:00"),
             _link(TRAFFIC_SPEED="40", CAPTURE_DATE="2025-01-01T00:00:00"),
         )
     )
 
     assert parsed.rows[0]["speed"] == "fast"
-    assert parsed.rows[1]["captured_at"] == "yesterday"
+    assert parsed.rows[1]["captured_at"] == "2025-01-01"  # a date alone is not midnight
     assert "1 <TRAFFIC_SPEED> values could not be read (kept as text for rejection)" in (
         parsed.notes
     )
