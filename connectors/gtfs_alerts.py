@@ -6,10 +6,11 @@ seen in a later feed is a new observation of it. An alert that informs no entity
 requires at least one) is kept as one row with ``informed_entity`` 0 and counted in the notes.
 
 Texts are given in one language per row: the translation without a language tag, else the
-English one, else the first; ``languages`` lists every language the header was given in, and
-the notes count alerts whose other translations were not kept. An alert may have several
-active periods: the row carries the one holding the feed's time, else the next to come, else
-the last, and ``active_periods`` says how many there were (0: active while in the feed).
+English one, else the first; ``languages`` lists every language the header (else the
+description) was given in, and the notes count alerts whose other translations were not
+kept. An alert may have several active periods: the row carries the one holding the feed's
+time, else the next to come, else the last, and ``active_periods`` says how many there were
+(0: active while in the feed).
 
 With a static feed: route_short_name (routes.txt) and stop_name (stops.txt) are added, and
 route_ids, stop_ids and trip_ids that match nothing are listed in the notes, as is whether the
@@ -133,7 +134,8 @@ def _end(period: gtfs_realtime_pb2.TimeRange) -> int:
 
 def _texts(alert: gtfs_realtime_pb2.Alert, tally: Counter[str]) -> dict[str, object]:
     fields: dict[str, object] = {}
-    header = _translations(alert.header_text, tally)
+    # The header's languages, else the description's: what the alert was written in.
+    header = _translations(alert.header_text, tally) or _translations(alert.description_text, tally)
     language = _chosen_language(header)
     if header:
         fields["languages"] = ",".join(tag or "-" for tag, _ in header)

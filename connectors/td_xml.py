@@ -181,7 +181,8 @@ def read_leaves(
 
     The problem (for the worker to reject the item with) is an element given twice or holding
     elements instead of text. Children named in ``containers`` are left to the caller; any
-    other child is counted in ``tally`` and ignored. An empty element is a missing value.
+    other child is counted in ``tally`` and ignored. An empty element is a missing value, and
+    counted too.
     """
     values: dict[str, object] = {}
     for name, children in children_by_name(element).items():
@@ -196,7 +197,9 @@ def read_leaves(
         if len(children[0]):
             return values, f"{where}: <{name}> holds elements, not a value"
         value = leaf_text(children[0])
-        if value is not None:
+        if value is None:
+            tally[f"<{name}> elements were empty (passed on as missing values)"] += 1
+        else:
             field, convert = fields[name]
             converted = convert(value)
             if convert is not as_text and isinstance(converted, str):

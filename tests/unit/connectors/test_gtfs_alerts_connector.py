@@ -200,3 +200,16 @@ def test_rows_hold_only_fields_of_the_shipped_dataset_definition() -> None:
 
     assert set(row) == set(load(GTFS_RT_ALERTS).field_names)
     assert _validate([row]) == (1, [])
+
+
+def test_an_alert_with_only_a_description_takes_its_language_from_it() -> None:
+    feed = _feed()
+    alert = _add_alert(feed, "a1")
+    _say(alert.description_text, "Lift out of service", "en")
+    alert.informed_entity.add().stop_id = "750000"
+
+    row = parse_alerts(feed.SerializeToString()).rows[0]
+
+    assert (row["language"], row["languages"]) == ("en", "en")
+    assert row["description_text"] == "Lift out of service"
+    assert "header_text" not in row

@@ -76,7 +76,7 @@ def test_each_lane_of_each_detector_in_each_period_becomes_one_row() -> None:
         "valid": True,
     }
     assert parsed.rows[5]["period_start"] == datetime(2025, 8, 4, 23, 53, 30, tzinfo=UTC)
-    assert parsed.notes == ()
+    assert parsed.notes == ("2 <occupancy> elements were empty (passed on as missing values)",)
 
 
 def test_empty_occupancy_is_a_missing_value_and_an_invalid_flag_is_false() -> None:

@@ -51,7 +51,7 @@ def test_each_link_becomes_one_row_with_the_capture_time_in_utc() -> None:
         # 07:52:35 in Hong Kong (UTC+8) is 23:52:35 UTC the day before.
         "captured_at": datetime(2025, 8, 4, 23, 52, 35, tzinfo=UTC),
     }
-    assert parsed.notes == ()
+    assert parsed.notes == ("1 <TRAFFIC_SPEED> elements were empty (passed on as missing values)",)
 
 
 def test_an_empty_speed_is_a_missing_value_not_zero() -> None:
