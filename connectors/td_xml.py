@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from xml.etree.ElementTree import Element, ParseError
+from xml.parsers.expat import errors as expat_errors
 from zoneinfo import ZoneInfo
 
 from defusedxml import DefusedXmlException
@@ -24,9 +25,16 @@ from defusedxml.ElementTree import fromstring
 from connectors.errors import PayloadError
 
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
-# expat's codes for a document that ends too soon: no element, unclosed token, partial
-# character, unclosed CDATA section. A download cut short ends in one of these.
-_CUT_SHORT = frozenset({3, 5, 6, 20})
+# expat's errors for a document that ends too soon: a download cut short ends in one of these.
+_CUT_SHORT = frozenset(
+    expat_errors.codes[message]
+    for message in (
+        expat_errors.XML_ERROR_NO_ELEMENTS,
+        expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+        expat_errors.XML_ERROR_PARTIAL_CHAR,
+        expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
+    )
+)
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _WHOLE = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
