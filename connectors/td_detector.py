@@ -40,8 +40,8 @@ from connectors.td_xml import (
     at_hong_kong,
     children_by_name,
     flag,
-    hong_kong_date,
-    hong_kong_time_of_day,
+    iso_date,
+    iso_time_of_day,
     leaf_text,
     notes_of,
     number,
@@ -105,7 +105,7 @@ def _date(elements: list[Element]) -> date:
         given = "has no <date>" if not elements else f"gives <date> {len(elements)} times"
         raise PayloadError("bad-date", f"the TD detector document {given}")
     value = leaf_text(elements[0]) or ""
-    day = hong_kong_date(value)
+    day = iso_date(value)
     if day is None:
         raise PayloadError(
             "bad-date", f"the TD detector document's <date> {value[:40]!r} is not YYYY-MM-DD"
@@ -141,7 +141,7 @@ def _period_times(values: dict[str, object], day: date, tally: Counter[str]) -> 
         value = values.get(field)
         if not isinstance(value, str):
             continue
-        moment = hong_kong_time_of_day(value)
+        moment = iso_time_of_day(value)
         if moment is None:
             tally[f"{field} values were not HH:MM:SS (kept as text for rejection)"] += 1
             times[field] = value

@@ -149,14 +149,16 @@ def hong_kong_datetime(value: str) -> datetime | None:
         return None
 
 
-def hong_kong_date(value: str) -> date | None:
+def iso_date(value: str) -> date | None:
+    """``YYYY-MM-DD`` as a date; None if it is not one."""
     try:
         return date.fromisoformat(value)
     except ValueError:
         return None
 
 
-def hong_kong_time_of_day(value: str) -> time | None:
+def iso_time_of_day(value: str) -> time | None:
+    """``HH:MM:SS`` without an offset as a time; None if it is not one."""
     try:
         moment = time.fromisoformat(value)
     except ValueError:
