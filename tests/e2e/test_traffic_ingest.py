@@ -142,3 +142,33 @@ def test_an_xml_file_without_format_is_refused_in_one_line(platform: tuple[Path,
     assert result.returncode == 2
     assert "pass --format" in result.stderr
     assert "td-speedmap" in result.stderr
+
+
+def test_the_broken_static_feed_is_refused_in_one_line_naming_what_is_missing(
+    platform: tuple[Path, int],
+) -> None:
+    data_dir, _ = platform
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "baylink",
+            "ingest",
+            str(FIXTURES / "gtfs" / "constructed-trip-updates.pb"),
+            "--dataset",
+            "hk.traffic.trip-updates",
+            "--static-gtfs",
+            str(FIXTURES / "gtfs" / "badgtfs.zip"),
+        ],
+        env=clean_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"baylink: error: {FIXTURES / 'gtfs' / 'badgtfs.zip'}: static GTFS has no routes.txt"
+    ]
