@@ -19,6 +19,17 @@ from connectors.gtfs_static import GtfsStatic
 from domain.dataset import DatasetDefinition
 
 GTFS = Path(__file__).resolve().parents[2] / "fixtures" / "gtfs"
+READINGS = DatasetDefinition.from_dict(
+    {
+        "id": "hk.traffic.readings",
+        "kind": "traffic",
+        "owner_region": "hk",
+        "title": "Readings",
+        "time_field": "at",
+        "key_fields": ["sensor", "at"],
+        "fields": [{"name": "sensor", "type": "string"}, {"name": "at", "type": "timestamp"}],
+    }
+)
 
 
 def _mixed_feed() -> bytes:
@@ -84,30 +95,21 @@ def test_the_static_feed_given_with_the_format_is_joined() -> None:
 
 
 def test_a_dataset_keyed_like_no_entity_kind_is_refused_naming_the_keys() -> None:
-    readings = DatasetDefinition.from_dict(
-        {
-            "id": "hk.traffic.readings",
-            "kind": "traffic",
-            "owner_region": "hk",
-            "title": "Readings",
-            "time_field": "at",
-            "key_fields": ["sensor", "at"],
-            "fields": [{"name": "sensor", "type": "string"}, {"name": "at", "type": "timestamp"}],
-        }
-    )
-
     with pytest.raises(PayloadError) as caught:
-        _parse(readings)
+        _parse(READINGS)
 
     assert caught.value.reason == "unknown-entity-kind"
     assert "['sensor', 'at']" in caught.value.message
     assert "'stop_update' (trip-updates)" in caught.value.message
 
 
-def test_a_truncated_feed_is_reported_as_truncated_whatever_the_dataset() -> None:
+@pytest.mark.parametrize("dataset", [load(GTFS_RT_ALERTS), READINGS])
+def test_a_truncated_feed_is_reported_as_truncated_whatever_the_dataset(
+    dataset: DatasetDefinition,
+) -> None:
     data = (GTFS / "bullrunner-vehicle-positions").read_bytes()
 
     with pytest.raises(PayloadError) as caught:
-        format_named("gtfs-rt").parse(data[:200], load(GTFS_RT_ALERTS), ParseOptions())
+        format_named("gtfs-rt").parse(data[:200], dataset, ParseOptions())
 
     assert caught.value.reason == "truncated-protobuf"
