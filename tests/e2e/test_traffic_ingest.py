@@ -87,8 +87,23 @@ def test_a_bad_link_is_rejected_with_its_reason_and_the_rest_are_stored(
     assert outcome["reasons"] == {"wrong-type": 1}
 
 
+def _records(port: int, dataset: str) -> list[dict[str, object]]:
+    page = (
+        httpx.get(
+            f"http://127.0.0.1:{port}/v1/datasets/{dataset}/records",
+            params={"limit": "1000"},
+            timeout=30,
+        )
+        .raise_for_status()
+        .json()
+    )
+    records = page["records"]
+    assert isinstance(records, list)
+    return records
+
+
 def test_detector_readings_are_stored_one_per_lane_and_period(platform: tuple[Path, int]) -> None:
-    data_dir, _ = platform
+    data_dir, port = platform
 
     outcome = _ingest(
         data_dir,
@@ -100,10 +115,17 @@ def test_detector_readings_are_stored_one_per_lane_and_period(platform: tuple[Pa
     )
 
     assert (outcome["accepted"], outcome["rejected"]) == (6, 0)
+    # Both period times are served as UTC times, the end after the start.
+    records = _records(port, "hk.traffic.detector-readings")
+    assert len(records) == 6
+    for record in records:
+        start, end = str(record["period_start"]), str(record["period_end"])
+        assert start.endswith(("Z", "+00:00"))
+        assert end > start
 
 
 def test_trip_updates_joined_with_a_static_feed_are_stored(platform: tuple[Path, int]) -> None:
-    data_dir, _ = platform
+    data_dir, port = platform
 
     outcome = _ingest(
         data_dir,
@@ -117,6 +139,7 @@ def test_trip_updates_joined_with_a_static_feed_are_stored(platform: tuple[Path,
     )
 
     assert (outcome["accepted"], outcome["rejected"]) == (53, 0)
+    assert len(_records(port, "hk.traffic.trip-updates")) == 53
 
 
 def test_an_xml_file_without_format_is_refused_in_one_line(platform: tuple[Path, int]) -> None:
