@@ -9,11 +9,11 @@ not UTF-8 has its bad bytes replaced, an unknown enum number is kept as its digi
 from __future__ import annotations
 
 import math
-import struct
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2
 
@@ -124,21 +124,15 @@ def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
 
 
 def float32(value: float) -> float:
-    """The shortest decimal that is the same float32, e.g. 28.0662212, not 28.066221237182617.
+    """The shortest decimal that is the same float32, e.g. 28.066221, not 28.066221237182617.
 
     Position fields are float32 on the wire; widening them to float64 invents digits the
     producer never sent, which would then be stored and hashed as if they were data.
     """
     if not math.isfinite(value):
         return value
-    for digits in range(6, 10):
-        candidate = float(f"{value:.{digits}g}")
-        try:
-            if struct.unpack("<f", struct.pack("<f", candidate))[0] == value:
-                return candidate
-        except OverflowError:
-            continue
-    return value
+    # numpy prints a float32 as the shortest decimal that reads back as the same float32.
+    return float(str(np.float32(value)))
 
 
 def utc(seconds: int, tally: Counter[str]) -> object:

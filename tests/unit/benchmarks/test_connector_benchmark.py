@@ -11,8 +11,8 @@ from benchmarks import connectors as bench
 
 def test_every_case_parses_all_its_generated_records() -> None:
     result = bench.run(records=200, rounds=1, only=[])
-    formats = {figures["format"]: figures for figures in result["formats"]}
-    assert set(formats) == {case.format for case in bench.CASES}
+    formats = {figures["name"]: figures for figures in result["formats"]}
+    assert set(formats) == {case.name for case in bench.CASES}
     for figures in formats.values():
         assert figures["records"] == 200
         assert figures["baylink_records_per_s"] > 0
