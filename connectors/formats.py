@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from connectors import gtfs_realtime, tabular
+from connectors import gtfs_realtime, indicators, sdmx, tabular
 from connectors.errors import ConnectorError
 from connectors.gtfs_static import GtfsStatic
 from connectors.payload import ParsedPayload
@@ -19,12 +19,14 @@ class ParseOptions:
 
     ``crs`` overrides the CRS the source or dataset declares (``EPSG:<code>`` or ``GCJ-02``);
     ``static_gtfs`` is the static feed realtime entities are joined with; ``source_name`` is
-    the payload's file name, for formats whose parser needs it.
+    the payload's file name, for formats whose parser needs it; ``structure`` is an SDMX-ML
+    structure message holding the data structure definition (DSD) SDMX data is read by.
     """
 
     crs: str | None = None
     static_gtfs: GtfsStatic | None = None
     source_name: str | None = None
+    structure: bytes | None = None
 
 
 Parser = Callable[[bytes, DatasetDefinition, ParseOptions], ParsedPayload]
@@ -53,12 +55,26 @@ def _gtfs_rt(data: bytes, _dataset: DatasetDefinition, options: ParseOptions) ->
     return gtfs_realtime.parse_vehicle_positions(data, static=options.static_gtfs)
 
 
+def _sdmx(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    return sdmx.parse_sdmx(data, dataset, structure=options.structure)
+
+
+def _indicator_csv(
+    data: bytes, dataset: DatasetDefinition, _options: ParseOptions
+) -> ParsedPayload:
+    return indicators.parse_indicator_csv(data, dataset)
+
+
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
     for fmt in (
         Format("csv", tabular.NAME, tabular.VERSION, _csv, (".csv",)),
         Format("jsonl", tabular.NAME, tabular.VERSION, _jsonl, (".jsonl", ".ndjson")),
         Format("gtfs-rt", gtfs_realtime.NAME, gtfs_realtime.VERSION, _gtfs_rt, (".pb",)),
+        # SDMX comes as .xml, .json or .csv, which say nothing of SDMX: --format sdmx picks it,
+        # and the parser tells the flavour from the content.
+        Format("sdmx", sdmx.NAME, sdmx.VERSION, _sdmx, (".sdmx.xml", ".sdmx.json", ".sdmx.csv")),
+        Format("indicator-csv", indicators.NAME, indicators.VERSION, _indicator_csv),
     )
 }
 
