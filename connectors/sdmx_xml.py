@@ -57,7 +57,7 @@ def inspect_sdmx_ml(data: bytes) -> SdmxMlFacts:
             if root is None:
                 root = element
                 _refuse_doctype(element)
-            name = etree.QName(element).localname
+            name = _localname(element)
             if event == "start" and name == "Ref" and element.get("id"):
                 ids.append(str(element.get("id")))
             elif event == "end" and name == "URN" and element.text:
@@ -70,7 +70,7 @@ def inspect_sdmx_ml(data: bytes) -> SdmxMlFacts:
         raise PayloadError("not-xml", f"not well-formed XML: {error}") from None
     if root is None:
         raise PayloadError("not-xml", "the payload holds no XML element")
-    name = etree.QName(root).localname
+    name = _localname(root)
     if name == "Error":
         text = " ".join(t.strip() for t in root.itertext() if t.strip())
         raise PayloadError("sdmx-error", f"the source sent an SDMX error message: {text[:300]}")
@@ -80,6 +80,12 @@ def inspect_sdmx_ml(data: bytes) -> SdmxMlFacts:
             "not-sdmx", f"root element <{name}> is not an SDMX-ML data or structure message"
         )
     return SdmxMlFacts(flavour=flavour, structure_ids=tuple(ids))
+
+
+def _localname(element: etree._Element) -> str:
+    # QName() refuses tags such as "message:Data" whose prefix was never declared.
+    tag = element.tag
+    return tag.rsplit("}", maxsplit=1)[-1] if isinstance(tag, str) else ""
 
 
 def _refuse_doctype(element: etree._Element) -> None:
