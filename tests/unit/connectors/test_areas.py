@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import sdmx
+import sdmx.message
 
 from connectors.areas import area_in, region_of_area
 from domain.region import RegionRegistry
@@ -48,6 +49,7 @@ def test_other_areas_name_no_region(code: str) -> None:
 
 def test_the_imf_area_code_list_names_hong_kong_and_macao_by_the_codes_mapped() -> None:
     message = sdmx.read_sdmx(IMF_AREAS)
+    assert isinstance(message, sdmx.message.StructureMessage)
     areas = message.codelist["CL_AREA"]
     names = {code.id: str(code.name) for code in areas}
 
