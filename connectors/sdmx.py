@@ -201,6 +201,8 @@ def _rows(read: _Read) -> tuple[list[dict[str, object]], _Tally]:
     for ds, name in zip(read.message.data, read.structure_names, strict=False):
         deleting = getattr(ds, "action", None) is common.ActionType.delete
         ds_attributes = _attribute_texts(getattr(ds, "attrib", {}) or {})
+        # What a series' observations share is worked out once per series.
+        series_facts: dict[int, _Series] = {}
         for number, obs in enumerate(ds.obs, start=1):
             if deleting:
                 tally.deleted += 1
@@ -212,7 +214,11 @@ def _rows(read: _Read) -> tuple[list[dict[str, object]], _Tally]:
                 )
                 continue
             try:
-                rows.append(_row(obs, name, ds_attributes, read.decimal_comma, tally))
+                series_key = obs.series_key
+                series = series_facts.get(id(series_key))
+                if series is None:
+                    series = series_facts[id(series_key)] = _series(series_key, ds_attributes)
+                rows.append(_row(obs, name, series, read.decimal_comma, tally))
             except Exception as error:  # one unreadable observation never stops the rest
                 rows.append(
                     {INVALID_KEY: f"observation {number} of {name}: {describe_error(error)}"}
@@ -220,28 +226,57 @@ def _rows(read: _Read) -> tuple[list[dict[str, object]], _Tally]:
     return rows, tally
 
 
-def _row(
-    obs: Any,
-    structure: str,
-    ds_attributes: Mapping[str, str],
-    decimal_comma: bool,
-    tally: _Tally,
-) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """The period (if the series key holds it), dimensions and attributes of one series."""
+
+    period: str | None
+    dimensions: dict[str, str]
+    attributes: dict[str, str]
+    key: str
+    dimensions_json: str
+
+
+def _series(series_key: Any, ds_attributes: Mapping[str, str]) -> _Series:
     period: str | None = None
     dimensions: dict[str, str] = {}
-    for kv in obs.key:
+    attributes = dict(ds_attributes)
+    if series_key is not None:
+        period = _split_key(series_key.values.values(), dimensions)
+        attributes.update(_attribute_texts(series_key.attrib))
+    return _Series(period, dimensions, attributes, ".".join(dimensions.values()), _json(dimensions))
+
+
+def _split_key(key_values: Iterable[Any], dimensions: dict[str, str]) -> str | None:
+    """Adds each dimension's code to ``dimensions``; returns the time period, if one is there."""
+    period: str | None = None
+    for kv in key_values:
         code = _text(kv.value)
         if period is None and _is_time(kv):
             period = code
         else:
             dimensions[str(kv.id)] = code
-    attributes = dict(ds_attributes)
-    series_key = obs.series_key
-    if series_key is not None:
-        attributes.update(_attribute_texts(series_key.attrib))
-    for group_key in getattr(obs, "group_keys", ()) or ():
-        attributes.update(_attribute_texts(group_key.attrib))
-    attributes.update(_attribute_texts(obs.attached_attribute))
+    return period
+
+
+def _row(
+    obs: Any, structure: str, series: _Series, decimal_comma: bool, tally: _Tally
+) -> dict[str, object]:
+    period, dimensions = series.period, series.dimensions
+    series_key, dimensions_json = series.key, series.dimensions_json
+    own = obs.dimension.values.values() if obs.dimension is not None else ()
+    if own:
+        dimensions = dict(dimensions)
+        period = _split_key(own, dimensions) or period
+        if len(dimensions) != len(series.dimensions):  # flat data: the key is at observation
+            series_key, dimensions_json = ".".join(dimensions.values()), _json(dimensions)
+    attributes = series.attributes
+    groups = getattr(obs, "group_keys", None)
+    if obs.attached_attribute or groups:
+        attributes = dict(attributes)
+        for group_key in groups or ():
+            attributes.update(_attribute_texts(group_key.attrib))
+        attributes.update(_attribute_texts(obs.attached_attribute))
     start: object = None
     if period is None:
         tally.no_period += 1
@@ -258,8 +293,8 @@ def _row(
     area = area_in(dimensions)
     row: dict[str, object] = {
         "structure": structure,
-        "series_key": ".".join(dimensions.values()),
-        "dimensions": _json(dimensions),
+        "series_key": series_key,
+        "dimensions": dimensions_json,
         "time_period": period,
         "period_start": start,
         "value": value,

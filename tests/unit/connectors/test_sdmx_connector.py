@@ -10,7 +10,7 @@ import pytest
 
 from connectors.datasets import load
 from connectors.errors import PayloadError
-from connectors.formats import ParseOptions, format_named
+from connectors.formats import ParseOptions, format_named, format_of
 from connectors.payload import INVALID_KEY, REGION_KEY
 from connectors.sdmx import parse_sdmx
 from domain.record import RecordValidator
@@ -340,3 +340,9 @@ def test_sdmx_is_chosen_by_name_and_reads_its_structure_from_the_options() -> No
 
     assert len(parsed.rows) == 12
     assert (fmt.connector, parsed.format) == ("sdmx", "sdmx")
+
+
+def test_a_file_name_that_says_sdmx_picks_the_sdmx_format_and_plain_csv_stays_csv() -> None:
+    assert format_of("https://example.org/ifs.sdmx.csv?key=A..NGDP").name == "sdmx"
+    assert format_of("ecb-exr.sdmx.xml").name == "sdmx"
+    assert format_of("road-speed.csv").name == "csv"
