@@ -321,7 +321,7 @@ def _text(value: object) -> str:
     if isinstance(value, common.Item):
         return str(value.id)
     if isinstance(value, list | tuple):
-        return ";".join(_text(v) for v in value)
+        return ";".join(text for text in map(_text, value) if text)
     if isinstance(value, common.InternationalString):
         return str(value.localized_default())
     return "" if value is None else str(value)

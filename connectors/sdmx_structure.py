@@ -16,6 +16,12 @@ from typing import Any
 
 import sdmx.message
 import sdmx.reader.xml
+
+# sdmx1 2.28's SDMX-ML 3.0 reader copies the 2.1 reader's parsers when first imported, and the
+# 2.1 reader adds a parser for the namespace of every structure-specific message it reads; if
+# v30 is first imported after such a message, it fails on that namespace (ValueError). So it
+# is imported here, before any message is read.
+import sdmx.reader.xml.v30
 from sdmx.model import common, v30
 
 from connectors.errors import PayloadError

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -346,3 +348,42 @@ def test_a_file_name_that_says_sdmx_picks_the_sdmx_format_and_plain_csv_stays_cs
     assert format_of("https://example.org/ifs.sdmx.csv?key=A..NGDP").name == "sdmx"
     assert format_of("ecb-exr.sdmx.xml").name == "sdmx"
     assert format_of("road-speed.csv").name == "csv"
+
+
+def test_sdmx_ml_3_structure_specific_data_reads_by_its_dsd() -> None:
+    parsed = parse_sdmx(_read("v3-ecb-exr-ca.xml"), DATASET, _read("v3-ecb-exr-ca-structure.xml"))
+
+    assert [(r["series_key"], r["time_period"], r["value"]) for r in parsed.rows] == [
+        ("A.CAD.EUR.SP00.A", "2017", 1.46472274509804),
+        ("A.CAD.EUR.SP00.A", "2018", 1.529364705882353),
+        ("A.CAD.EUR.SP00.A", "2019", 1.485477254901961),
+    ]
+    assert {r["structure"] for r in parsed.rows} == {"ECB:ECB_EXR_COMPLEX_ATTRIBUTES(1.0)"}
+    attributes = json.loads(str(parsed.rows[0]["attributes"]))
+    assert attributes["TITLE_COMPL"].startswith("ECB reference exchange rate, Canadian dollar")
+
+
+def test_sdmx_ml_3_reads_after_structure_specific_2_1_in_a_fresh_process() -> None:
+    # sdmx1 fails here when its 3.0 reader is first loaded after a 2.1 structure-specific
+    # message was read; a fresh interpreter makes the order certain.
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from connectors.datasets import load\n"
+        "from connectors.sdmx import parse_sdmx\n"
+        "d, f = load('sdmx-observations'), Path(sys.argv[1])\n"
+        "parse_sdmx((f / 'ng-ts-ss.xml').read_bytes(), d, (f / 'ng-structure.xml').read_bytes())\n"
+        "rows = parse_sdmx((f / 'v3-ecb-exr-ca.xml').read_bytes(), d,\n"
+        "                  (f / 'v3-ecb-exr-ca-structure.xml').read_bytes()).rows\n"
+        "print(len(rows))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(SDMX)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3"
