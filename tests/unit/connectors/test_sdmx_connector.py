@@ -387,3 +387,25 @@ def test_sdmx_ml_3_reads_after_structure_specific_2_1_in_a_fresh_process() -> No
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "3"
+
+
+def test_sdmx_csv_records_sdmx1_could_not_read_are_set_aside_one_by_one() -> None:
+    table = (
+        "STRUCTURE,STRUCTURE_ID,ACTION,REF_AREA,TIME_PERIOD,OBS_VALUE,TITLE\n"
+        "dataflow,HK:GDP(1.0),I,HK,2019,1.5,plain\n"
+        'dataflow,HK:GDP(1.0),I,HK,2020,2.5,"two\nlines"\n'
+        "dataflow,HK:GDP(1.0),X,HK,2021,3.5,bad action\n"
+        "dataflow,HK:GDP(1.0),I,HK,2022\n"
+        "dataflow,HK:GDP(1.0),D,HK,2018,0.5,deleted\n"
+        "dataflow,HK:GDP(1.0),I,HK,2023,4.5,plain\n"
+    )
+    parsed = parse_sdmx(table.encode(), DATASET)
+
+    reasons = [str(row[INVALID_KEY]) for row in parsed.rows if INVALID_KEY in row]
+    assert [row["time_period"] for row in parsed.rows if INVALID_KEY not in row] == ["2019", "2023"]
+    assert reasons == [
+        "line 4: a cell holds a line break",
+        "line 5: ACTION 'X' is not one of A, D, I, R",
+        "line 6: 5 cells but the header names 7 columns",
+        "line 7: ACTION D asks to delete the observation; deletions are not taken as records",
+    ]

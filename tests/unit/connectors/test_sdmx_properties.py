@@ -20,6 +20,7 @@ from connectors.errors import PayloadError
 from connectors.indicators import parse_indicator_csv
 from connectors.payload import INVALID_KEY, REGION_KEY, ParsedPayload
 from connectors.sdmx import parse_sdmx
+from connectors.sdmx_period import period_start
 from domain.record import RecordValidator
 from domain.region import RegionRegistry
 
@@ -122,7 +123,7 @@ def test_damaged_structure_specific_sdmx_ml_either_parses_or_raises_payload_erro
     _check_sdmx(data, DSD)
 
 
-@settings(max_examples=300, deadline=None)
+@CASES
 @given(_damaged(DSD))
 def test_a_damaged_dsd_either_reads_the_data_or_raises_payload_error(structure: bytes) -> None:
     _check_sdmx(SPECIFIC, structure)
@@ -236,6 +237,16 @@ def test_generated_generic_sdmx_ml_reads_back_to_its_observations(
         for area, indicator, (period, start), value, status in observations
     ]
     assert got == expected
+
+
+@CASES
+@given(st.text(max_size=40), _periods())
+def test_period_start_reads_periods_and_nothing_else_raises(
+    text: str, period: tuple[str, datetime]
+) -> None:
+    start = period_start(text)
+    assert start is None or start.utcoffset() == UTC.utcoffset(None)
+    assert period_start(period[0]) == period[1]
 
 
 # Indicator tables.
