@@ -60,6 +60,7 @@ class _Read:
     decimal_comma: bool = False
     notes: list[str] = field(default_factory=list)
     invalid: list[tuple[int, str]] = field(default_factory=list)
+    deleted: int = 0  # of the invalid rows, those asking for a deletion
 
 
 @dataclass
@@ -170,11 +171,8 @@ def _read_csv(body: bytes, structure: bytes | None) -> _Read:
         decimal_comma=prepared.delimiter != ",",
         notes=notes + _reader_notes(messages),
         invalid=prepared.invalid,
+        deleted=prepared.deleted,
     )
-    if prepared.deleted:
-        read.notes.append(
-            f"{prepared.deleted} observations marked ACTION D (delete) were not taken"
-        )
     return read
 
 
@@ -196,7 +194,7 @@ def _convert(reader: Any, body: bytes, flavour: str, **kwargs: Any) -> tuple[Any
 
 
 def _rows(read: _Read) -> tuple[list[dict[str, object]], _Tally]:
-    tally = _Tally()
+    tally = _Tally(deleted=read.deleted)
     rows: list[dict[str, object]] = [{INVALID_KEY: reason} for _, reason in read.invalid]
     for ds, name in zip(read.message.data, read.structure_names, strict=False):
         deleting = getattr(ds, "action", None) is common.ActionType.delete
@@ -419,9 +417,14 @@ def _notes(
     notes.extend(read.notes)
     if read.flavour in (GENERIC, SDMX_JSON) and _UNKNOWN in names:
         notes.append("the message names no structure and none was given: structure 'unknown'")
-    invalid = sum(1 for row in rows if INVALID_KEY in row)
+    invalid = sum(1 for row in rows if INVALID_KEY in row) - tally.deleted
     if invalid:
         notes.append(f"{invalid} observations could not be read and are passed on as invalid")
+    if tally.deleted:
+        notes.append(
+            f"{tally.deleted} observations marked for deletion are passed on as invalid: "
+            "deletions are not taken as records"
+        )
     if tally.missing_values:
         notes.append(
             f"{tally.missing_values} observations have no value (empty or NaN) and are kept "

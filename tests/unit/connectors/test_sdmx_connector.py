@@ -130,6 +130,7 @@ def test_a_data_set_to_delete_is_not_taken_as_records() -> None:
     assert len(rows) == 3
     assert len(invalid) == 1
     assert "Delete" in str(invalid[0][INVALID_KEY])
+    assert not any("could not be read" in note for note in parse_sdmx(_read("action-delete.json"), DATASET).notes)
 
 
 @pytest.mark.parametrize(
@@ -409,3 +410,5 @@ def test_sdmx_csv_records_sdmx1_could_not_read_are_set_aside_one_by_one() -> Non
         "line 6: 5 cells but the header names 7 columns",
         "line 7: ACTION D asks to delete the observation; deletions are not taken as records",
     ]
+    assert "3 observations could not be read and are passed on as invalid" in parsed.notes
+    assert any(note.startswith("1 observations marked for deletion") for note in parsed.notes)
