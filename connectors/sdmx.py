@@ -164,7 +164,7 @@ def _read_csv(body: bytes, structure: bytes | None) -> _Read:
         structure=dsd,
         delimiter=prepared.delimiter,
     )
-    read = _Read(
+    return _Read(
         message,
         SDMX_CSV,
         [_plain_id(s) for s in prepared.structure_ids],
@@ -173,7 +173,6 @@ def _read_csv(body: bytes, structure: bytes | None) -> _Read:
         invalid=prepared.invalid,
         deleted=prepared.deleted,
     )
-    return read
 
 
 def _convert(reader: Any, body: bytes, flavour: str, **kwargs: Any) -> tuple[Any, list[str]]:

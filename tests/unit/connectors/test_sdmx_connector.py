@@ -124,13 +124,14 @@ def test_sdmx_json_series_and_flat_layouts_read_the_same_observations(name: str)
 
 
 def test_a_data_set_to_delete_is_not_taken_as_records() -> None:
-    rows = _rows("action-delete.json")
+    parsed = parse_sdmx(_read("action-delete.json"), DATASET)
+    rows = parsed.rows
 
     invalid = [row for row in rows if INVALID_KEY in row]
     assert len(rows) == 3
     assert len(invalid) == 1
     assert "Delete" in str(invalid[0][INVALID_KEY])
-    assert not any("could not be read" in note for note in parse_sdmx(_read("action-delete.json"), DATASET).notes)
+    assert not any("could not be read" in note for note in parsed.notes)
 
 
 @pytest.mark.parametrize(
