@@ -10,6 +10,8 @@ from domain.dataset import DatasetDefinition
 from domain.region import RegionRegistry
 
 GTFS_RT_VEHICLE_POSITIONS = "gtfs-rt-vehicle-positions"
+SDMX_OBSERVATIONS = "sdmx-observations"
+INDICATOR_OBSERVATIONS = "indicator-observations"
 
 
 def load(name: str, regions: RegionRegistry | None = None) -> DatasetDefinition:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.datasets import load
+from connectors.datasets import INDICATOR_OBSERVATIONS, load
 from connectors.errors import PayloadError
 from connectors.formats import ParseOptions, format_named
 from connectors.indicators import UNSPECIFIED_AREA, parse_indicator_csv
@@ -18,7 +18,7 @@ from domain.region import RegionRegistry
 from domain.rejection import RejectionReason
 
 INDICATORS = Path(__file__).resolve().parents[2] / "fixtures" / "indicators"
-DATASET = load("indicator-observations")
+DATASET = load(INDICATOR_OBSERVATIONS)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 

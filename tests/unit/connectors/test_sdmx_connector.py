@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.datasets import load
+from connectors.datasets import SDMX_OBSERVATIONS, load
 from connectors.errors import PayloadError
 from connectors.formats import ParseOptions, format_named, format_of
 from connectors.payload import INVALID_KEY, REGION_KEY
@@ -20,7 +20,7 @@ from domain.region import RegionRegistry
 from domain.rejection import RejectionReason
 
 SDMX = Path(__file__).resolve().parents[2] / "fixtures" / "sdmx"
-DATASET = load("sdmx-observations")
+DATASET = load(SDMX_OBSERVATIONS)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 

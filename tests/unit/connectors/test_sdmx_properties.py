@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.datasets import load
+from connectors.datasets import INDICATOR_OBSERVATIONS, SDMX_OBSERVATIONS, load
 from connectors.errors import PayloadError
 from connectors.indicators import parse_indicator_csv
 from connectors.payload import INVALID_KEY, REGION_KEY, ParsedPayload
@@ -25,8 +25,8 @@ from domain.record import RecordValidator
 from domain.region import RegionRegistry
 
 SDMX = Path(__file__).resolve().parents[2] / "fixtures" / "sdmx"
-SDMX_DATASET = load("sdmx-observations")
-INDICATORS = load("indicator-observations")
+SDMX_DATASET = load(SDMX_OBSERVATIONS)
+INDICATORS = load(INDICATOR_OBSERVATIONS)
 REGIONS = RegionRegistry.default()
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 GENERIC = (SDMX / "ng-ts.xml").read_bytes()
