@@ -105,10 +105,17 @@ def _read_xml(body: bytes, structure: bytes | None) -> _Read:
             "structure-specific SDMX-ML cannot be read without its data structure "
             f"definition (DSD {cited}); pass the SDMX-ML structure message with --structure PATH",
         )
+    mismatch = ""
+    if dsd is not None and facts.structure_ids and dsd.id not in facts.structure_ids:
+        mismatch = (
+            f"the data cites {', '.join(facts.structure_ids)}; the structure given holds "
+            f"{_name_of(dsd)}, which was used"
+        )
     reader = sdmx.reader.xml.Reader()
-    message, messages = _convert(reader, body, facts.flavour, structure=dsd)
+    message, messages = _convert(reader, body, facts.flavour, mismatch, structure=dsd)
     names = [_name_of(getattr(ds, "structured_by", None)) for ds in message.data]
     read = _Read(message, facts.flavour, names)
+    read.notes.extend([mismatch] if mismatch else [])
     read.notes.extend(_reader_notes(messages))
     return read
 
@@ -170,7 +177,10 @@ def _read_csv(body: bytes, structure: bytes | None) -> _Read:
     )
 
 
-def _convert(reader: Any, body: bytes, flavour: str, **kwargs: Any) -> tuple[Any, list[str]]:
+def _convert(
+    reader: Any, body: bytes, flavour: str, hint: str = "", **kwargs: Any
+) -> tuple[Any, list[str]]:
+    """sdmx1's message; PayloadError naming what it raised, with ``hint`` on what may be why."""
     try:
         with quiet_sdmx() as messages:
             message = reader.convert(io.BytesIO(body), **kwargs)
@@ -179,8 +189,9 @@ def _convert(reader: Any, body: bytes, flavour: str, **kwargs: Any) -> tuple[Any
     except RecursionError:
         raise PayloadError("not-sdmx", f"the {flavour} message is nested too deeply") from None
     except Exception as error:  # sdmx1 raises many kinds on malformed input
+        why = f" ({hint})" if hint else ""
         raise PayloadError(
-            "not-sdmx", f"the {flavour} message cannot be read: {describe_error(error)}"
+            "not-sdmx", f"the {flavour} message cannot be read: {describe_error(error)}{why}"
         ) from None
     if not isinstance(message, sdmx.message.DataMessage):
         raise PayloadError("not-sdmx", f"the {flavour} message holds no data")

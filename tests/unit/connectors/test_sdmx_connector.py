@@ -413,3 +413,12 @@ def test_sdmx_csv_records_sdmx1_could_not_read_are_set_aside_one_by_one() -> Non
     ]
     assert "3 observations could not be read and are passed on as invalid" in parsed.notes
     assert any(note.startswith("1 observations marked for deletion") for note in parsed.notes)
+
+
+def test_a_dsd_other_than_the_one_the_data_cites_is_named_when_it_does_not_fit() -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_sdmx(_read("ng-ts-ss.xml"), DATASET, _read("ecb-exr1-structure.xml"))
+
+    assert caught.value.reason == "not-sdmx"
+    assert "the data cites ECB_EXR_NG" in caught.value.message
+    assert "ECB:ECB_EXR1(1.0)" in caught.value.message
