@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -219,10 +220,12 @@ def test_generated_generic_sdmx_ml_reads_back_to_its_observations(
 ) -> None:
     series = "".join(
         f"<generic:Series><generic:SeriesKey>"
-        f'<generic:Value id="REF_AREA" value="{area}"/><generic:Value id="INDICATOR" value="{indicator}"/>'  # noqa: E501
+        f'<generic:Value id="REF_AREA" value="{area}"/>'
+        f'<generic:Value id="INDICATOR" value="{indicator}"/>'
         f"</generic:SeriesKey><generic:Obs>"
         f'<generic:ObsDimension value="{period}"/><generic:ObsValue value="{value!r}"/>'
-        f'<generic:Attributes><generic:Value id="OBS_STATUS" value="{status}"/></generic:Attributes>'  # noqa: E501
+        f'<generic:Attributes><generic:Value id="OBS_STATUS" value="{status}"/>'
+        f"</generic:Attributes>"
         f"</generic:Obs></generic:Series>"
         for area, indicator, (period, _), value, status in observations
     )
@@ -247,6 +250,82 @@ def test_period_start_reads_periods_and_nothing_else_raises(
     start = period_start(text)
     assert start is None or start.utcoffset() == UTC.utcoffset(None)
     assert period_start(period[0]) == period[1]
+
+
+@CASES
+@given(_observations)
+def test_generated_structure_specific_sdmx_ml_reads_back_to_its_observations(
+    observations: list[tuple[str, str, tuple[str, datetime], float, str]],
+) -> None:
+    # The ECB DSD's dimensions, with the generated area and code in CURRENCY and EXR_TYPE.
+    series = "".join(
+        f'<Series FREQ="M" CURRENCY="{area}" CURRENCY_DENOM="EUR" EXR_TYPE="{code}" '
+        f'EXR_VAR="E" UNIT_MEASURE="HKD"><Obs TIME_PERIOD="{period}" '
+        f'OBS_VALUE="{value!r}" OBS_STATUS="{status}"/></Series>'
+        for area, code, (period, _), value, status in observations
+    )
+    head = SPECIFIC.split(b"<Series ", 1)[0]
+    tail = b"</message:DataSet>" + SPECIFIC.rsplit(b"</message:DataSet>", 1)[1]
+
+    parsed = parse_sdmx(head + series.encode() + tail, SDMX_DATASET, DSD)
+
+    got = [
+        _pick(row, "series_key", "time_period", "period_start", "value", "obs_status", "unit")
+        for row in parsed.rows
+    ]
+    expected = [
+        (f"M.{area}.EUR.{code}.E", period, start, value, status, "HKD")
+        for area, code, (period, start), value, status in observations
+    ]
+    assert got == expected
+
+
+@CASES
+@given(_observations)
+def test_generated_sdmx_json_reads_back_to_its_observations(
+    observations: list[tuple[str, str, tuple[str, datetime], float, str]],
+) -> None:
+    def component(component_id: str, items: list[str], **more: object) -> dict[str, object]:
+        codes = [{"id": item, "name": item} for item in items]
+        return {"id": component_id, "name": component_id, "values": codes, **more}
+
+    areas = sorted({obs[0] for obs in observations})
+    codes = sorted({obs[1] for obs in observations})
+    periods = sorted({obs[2][0] for obs in observations})
+    statuses = ["A", "E", "P"]
+    series: dict[str, dict[str, dict[str, list[object]]]] = {}
+    for area, code, (period, _), value, status in observations:
+        cells = series.setdefault(f"{areas.index(area)}:{codes.index(code)}", {"observations": {}})
+        cells["observations"][str(periods.index(period))] = [value, statuses.index(status)]
+    message = {
+        "header": {"id": "generated", "prepared": "2025-01-01T00:00:00Z", "sender": {"id": "HK"}},
+        "structure": {
+            "links": [{"href": "https://example.org/dataflow/HK/TEST/1.0", "rel": "dataflow"}],
+            "dimensions": {
+                "dataSet": [],
+                "series": [
+                    component("REF_AREA", areas, keyPosition=0),
+                    component("INDICATOR", codes, keyPosition=1),
+                ],
+                "observation": [component("TIME_PERIOD", periods, role="TIME_PERIOD")],
+            },
+            "attributes": {
+                "dataSet": [],
+                "series": [],
+                "observation": [component("OBS_STATUS", statuses)],
+            },
+        },
+        "dataSets": [{"action": "Information", "series": series}],
+    }
+
+    parsed = parse_sdmx(json.dumps(message).encode(), SDMX_DATASET)
+
+    got = sorted((*_pick(row, *_OBSERVED), row["structure"]) for row in parsed.rows)
+    expected = sorted(
+        (area, f"{area}.{code}", period, start, value, status, "HK:TEST(1.0)")
+        for area, code, (period, start), value, status in observations
+    )
+    assert got == expected
 
 
 # Indicator tables.
