@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from connectors import gtfs_realtime, indicators, sdmx, tabular
+from connectors import gtfs_realtime, indicators, sdmx, tabular, td_detector, td_speedmap
 from connectors.errors import ConnectorError
 from connectors.gtfs_static import GtfsStatic
 from connectors.payload import ParsedPayload
@@ -51,8 +51,17 @@ def _jsonl(data: bytes, dataset: DatasetDefinition, _options: ParseOptions) -> P
     return tabular.parse_jsonl(data, dataset)
 
 
-def _gtfs_rt(data: bytes, _dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
-    return gtfs_realtime.parse_vehicle_positions(data, static=options.static_gtfs)
+def _gtfs_rt(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    # The dataset's key fields pick VehiclePositions, TripUpdates or Alerts.
+    return gtfs_realtime.parse_feed(data, dataset, static=options.static_gtfs)
+
+
+def _td_speedmap(data: bytes, _dataset: DatasetDefinition, _options: ParseOptions) -> ParsedPayload:
+    return td_speedmap.parse_speedmap(data)
+
+
+def _td_detector(data: bytes, _dataset: DatasetDefinition, _options: ParseOptions) -> ParsedPayload:
+    return td_detector.parse_detector(data)
 
 
 def _sdmx(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
@@ -71,6 +80,9 @@ FORMATS: dict[str, Format] = {
         Format("csv", tabular.NAME, tabular.VERSION, _csv, (".csv",)),
         Format("jsonl", tabular.NAME, tabular.VERSION, _jsonl, (".jsonl", ".ndjson")),
         Format("gtfs-rt", gtfs_realtime.NAME, gtfs_realtime.VERSION, _gtfs_rt, (".pb",)),
+        # No suffix: ".xml" could as well be SDMX, so these need --format.
+        Format("td-speedmap", td_speedmap.NAME, td_speedmap.VERSION, _td_speedmap),
+        Format("td-detector", td_detector.NAME, td_detector.VERSION, _td_detector),
         # SDMX comes as .xml, .json or .csv, which say nothing of SDMX: --format sdmx picks it,
         # and the parser tells the flavour from the content.
         Format("sdmx", sdmx.NAME, sdmx.VERSION, _sdmx, (".sdmx.xml", ".sdmx.json", ".sdmx.csv")),

@@ -1,4 +1,4 @@
-"""The little of a static GTFS feed that enriches realtime rows: route names, stops, end date."""
+"""The little of a static GTFS feed that enriches realtime rows: routes, stops, trips, end date."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from connectors.errors import PayloadError
@@ -19,15 +19,23 @@ MAX_MEMBER_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class GtfsStatic:
-    """Route short names by route_id, the known stop_ids, and the last day of service."""
+    """Route short names by route_id, the known stop_ids, and the last day of service.
+
+    ``stop_names`` and ``trip_routes`` (route_id by trip_id) are empty when the feed lacks
+    them; ``has_trips`` says whether it had a trips.txt at all.
+    """
 
     route_short_names: Mapping[str, str]
     stop_ids: frozenset[str]
     service_end: date | None = None
+    stop_names: Mapping[str, str] = field(default_factory=dict)
+    trip_routes: Mapping[str, str] = field(default_factory=dict)
+    has_trips: bool = False
 
     @classmethod
     def from_zip(cls, data: bytes) -> GtfsStatic:
-        """Read routes.txt, stops.txt and the end of service (feed_info, else calendar files)."""
+        """Read routes.txt, stops.txt, trips.txt if present and the end of service (feed_info,
+        else calendar files)."""
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
         except (zipfile.BadZipFile, ValueError) as error:
@@ -38,12 +46,25 @@ class GtfsStatic:
                 for row in _rows(archive, "routes.txt", required=True)
                 if row.get("route_id")
             }
-            stops = frozenset(
-                row["stop_id"]
+            stop_names = {
+                row["stop_id"]: row.get("stop_name") or ""
                 for row in _rows(archive, "stops.txt", required=True)
                 if row.get("stop_id")
+            }
+            has_trips = "trips.txt" in archive.namelist()
+            trip_routes = {
+                row["trip_id"]: row.get("route_id") or ""
+                for row in _rows(archive, "trips.txt")
+                if row.get("trip_id")
+            }
+            return cls(
+                routes,
+                frozenset(stop_names),
+                _service_end(archive),
+                stop_names,
+                trip_routes,
+                has_trips,
             )
-            return cls(routes, stops, _service_end(archive))
 
 
 def _service_end(archive: zipfile.ZipFile) -> date | None:

@@ -31,3 +31,35 @@ class DatasetAlreadyRegisteredError(DomainError):
 
 class ChainIntegrityError(DomainError):
     """A batch does not follow the head of its hash chain."""
+
+
+class WhitelistRuleError(DomainError):
+    """A whitelist rule is malformed or cannot be applied."""
+
+
+class WhitelistRuleNotFoundError(DomainError):
+    """No whitelist rule with this id is in force."""
+
+
+class AgreementTermsError(DomainError):
+    """A sharing agreement's terms are malformed or inconsistent."""
+
+
+class AgreementStateError(DomainError):
+    """A sharing agreement cannot make this transition from its current state."""
+
+
+class TransformationError(DomainError):
+    """A required transformation is malformed or cannot apply to its field."""
+
+
+class PartnerError(DomainError):
+    """A partner or one of its keys is malformed, unknown or cannot change this way."""
+
+
+class PartnerNotFoundError(DomainError):
+    """No partner with this id is registered."""
+
+
+class AgreementNotFoundError(DomainError):
+    """No sharing agreement with this id exists."""

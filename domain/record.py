@@ -305,6 +305,12 @@ class RecordValidator:
         if self._geo is not None:
             x_at, y_at, _, (min_x, min_y, max_x, max_y) = self._geo
             self._area = (x_at, y_at, min_x, min_y, max_x, max_y)
+        # Timestamps other than the time field: the quick path converts them too.
+        self._other_times = [
+            len(SYSTEM_COLUMNS) + i
+            for i, spec in enumerate(self.dataset.fields)
+            if spec.type is FieldType.TIMESTAMP and i != self._time_position
+        ]
         self._row_decoder = (
             row_decoder(self.dataset)
             if self._plan is not None and self._region_codes is not None
@@ -333,6 +339,7 @@ class RecordValidator:
         if area is not None:
             area = (offset + area[0], offset + area[1], *area[2:])
         id_head, key_of, encode = self._id_head, self._record_key_of, _key_encoder.encode
+        other_times = self._other_times
         last_second, prefix = None, _NO_TIME_PREFIX
         accepted: list[NormalisedRecord] = []
         append = accepted.append
@@ -352,6 +359,13 @@ class RecordValidator:
                 if moment > latest:
                     return None
                 record[time_at] = moment
+            for at in other_times:
+                other = record[at]
+                if other is not None:
+                    delta = other - _EPOCH
+                    record[at] = (
+                        delta.days * 86_400 + delta.seconds
+                    ) * 1_000_000 + delta.microseconds
             if area is not None:
                 x, y = record[area[0]], record[area[1]]
                 if (

@@ -10,6 +10,10 @@ from domain.dataset import DatasetDefinition
 from domain.region import RegionRegistry
 
 GTFS_RT_VEHICLE_POSITIONS = "gtfs-rt-vehicle-positions"
+GTFS_RT_TRIP_UPDATES = "gtfs-rt-trip-updates"
+GTFS_RT_ALERTS = "gtfs-rt-alerts"
+TD_SPEEDMAP = "td-speedmap"
+TD_DETECTOR = "td-detector"
 SDMX_OBSERVATIONS = "sdmx-observations"
 INDICATOR_OBSERVATIONS = "indicator-observations"
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 from eventsourcing.domain import DomainEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.access import AccessRecord
+from domain.agreement import AgreementTerms, SharingAgreement
 from domain.catalog import CatalogIndex, Dataset
 from domain.dataset import DatasetDefinition
+from domain.governance_index import GovernanceIndex
 from domain.ingest import ChainHead, IngestChain, chain_id_for, next_batch
+from domain.partner import Partner
 from domain.provenance import Provenance
 from domain.snapshot import SnapshotLog
+from domain.whitelist import Whitelist, WhitelistRule
 from storage.catalog import Catalog
+from storage.governance import Governance
 from storage.ingestion import IngestLedger
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -36,6 +42,28 @@ STORED_EVENT_CLASSES: list[type[DomainEvent]] = [
     nested_event(CatalogIndex, "Created"),
     nested_event(CatalogIndex, "DatasetAdded"),
     SnapshotLog.Published,
+    nested_event(AccessRecord, "Recorded"),
+    *(
+        nested_event(SharingAgreement, name)
+        for name in (
+            "Proposed",
+            "Approved",
+            "Accepted",
+            "Activated",
+            "Suspended",
+            "Resumed",
+            "Revoked",
+        )
+    ),
+    *(nested_event(Whitelist, name) for name in ("Created", "RuleAdded", "RuleWithdrawn")),
+    *(
+        nested_event(Partner, name)
+        for name in ("Registered", "KeyIssued", "KeyRetiring", "KeyRevoked")
+    ),
+    *(
+        nested_event(GovernanceIndex, name)
+        for name in ("Created", "PartnerAdded", "KeyAdded", "AgreementAdded")
+    ),
 ]
 WHY = (
     "Stored events name their class by its topic, so data already stored depends on these "
@@ -95,3 +123,57 @@ def test_the_applications_store_only_frozen_topics(tmp_path: Path) -> None:
         ledger.close()
 
     assert stored <= set(frozen_topics()), WHY
+
+
+def test_governance_stores_only_frozen_topics(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.sqlite'}"
+    data = yaml.safe_load((FIXTURES / "datasets" / "sensor-readings.yaml").read_text("utf-8"))
+    dataset = DatasetDefinition.from_dict(data)
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    governance = Governance(url)
+    try:
+        partner = governance.register_partner("hk", "Transport Department")
+        key = governance.issue_key(partner.partner_id, now)
+        governance.rotate_key(partner.partner_id, key.key_id, timedelta(hours=1), now)
+        governance.revoke_key(partner.partner_id, key.key_id, "rotated out early")
+        governance.add_rule(
+            WhitelistRule.from_dict(
+                {
+                    "rule_id": "cn-hk",
+                    "source_jurisdiction": "CN",
+                    "destination_jurisdiction": "HK",
+                    "dataset_kind": "traffic",
+                    "max_classification": "internal",
+                    "purposes": ["traffic-management"],
+                    "legal_basis": "GBA-SC-1",
+                    "valid_from": "2026-01-01T00:00:00+00:00",
+                }
+            )
+        )
+        terms = AgreementTerms(
+            agreement_id="a-1",
+            provider_region=dataset.owner_region,
+            consumer_partner=partner.partner_id,
+            datasets=frozenset({dataset.id}),
+            purpose="traffic-management",
+            valid_from=now - timedelta(days=1),
+        )
+        lookup = {dataset.id: dataset}.__getitem__
+        governance.propose(terms, "provider", lookup)
+        governance.approve("a-1", "provider")
+        governance.accept("a-1", "consumer")
+        governance.activate("a-1", "admin", lookup, now)
+        governance.suspend("a-1", "admin", "review")
+        governance.resume("a-1", "admin", lookup, now)
+        governance.revoke("a-1", "provider", "ended")
+        governance.withdraw_rule("cn-hk", "lapsed")
+        stored = {n.topic for n in governance.recorder.select_notifications(start=None, limit=100)}
+    finally:
+        governance.close()
+
+    governance_topics = {
+        t
+        for t in frozen_topics()
+        if not t.startswith(("domain.access", "domain.catalog", "domain.ingest", "domain.snapshot"))
+    }
+    assert stored == governance_topics, WHY

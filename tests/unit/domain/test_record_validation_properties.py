@@ -266,3 +266,37 @@ def test_typed_rows_keep_the_field_order_whatever_is_required(rows: list[dict[st
 
     assert typed is not None
     assert typed.accepted == validator.validate(_plain_decoder.decode(payload), "hk", NOW).accepted
+
+
+SEVERAL_TIMES = DatasetDefinition.from_dict(
+    {
+        "id": "hk.traffic.several-times",
+        "kind": "traffic",
+        "owner_region": "hk",
+        "title": {"en": "Records with several timestamps, one of them a key"},
+        "time_field": "observed_at",
+        "key_fields": ["trip", "scheduled_at", "observed_at"],
+        "fields": [
+            {"name": "trip", "type": "string", "required": True},
+            {"name": "scheduled_at", "type": "timestamp", "required": True},
+            {"name": "observed_at", "type": "timestamp", "required": True},
+            {"name": "departed_at", "type": "timestamp"},
+            {"name": "delay", "type": "int64"},
+        ],
+    }
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(_valid_rows(SEVERAL_TIMES), min_size=1, max_size=10))
+def test_every_timestamp_field_is_stored_alike_on_either_path(rows: list[dict[str, Any]]) -> None:
+    validator = RecordValidator(SEVERAL_TIMES, REGIONS)
+    payload = _payload(rows)
+
+    typed = validator.validate_payload(payload, "hk", NOW)
+
+    assert typed is not None
+    general = validator.validate(_plain_decoder.decode(payload), "hk", NOW)
+    assert typed.accepted == general.accepted
+    for record in typed.accepted:
+        assert all(isinstance(v, int) for v in record[3:6] if v is not None)
