@@ -1,8 +1,9 @@
 """Properties of the SDMX and indicator-table parsers, whatever arrives.
 
-Each parser meets random bytes, real specimens damaged by truncation, splices and dropped
-elements, and generated valid input whose records are known: it either raises PayloadError
-or returns rows that the ingest worker accepts or rejects one by one, each with a reason.
+Each parser meets random bytes, real specimens damaged by truncation, splices, byte flips and
+dropped elements, and generated valid input whose records are known: it keeps the parser
+contract (tests/support/parser_contract.py): a PayloadError with a reason, or rows the ingest
+worker accepts or rejects one by one, each with a reason.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.datasets import INDICATOR_OBSERVATIONS, SDMX_OBSERVATIONS, load
-from connectors.errors import PayloadError
 from connectors.indicators import parse_indicator_csv
-from connectors.payload import INVALID_KEY, REGION_KEY, ParsedPayload
+from connectors.payload import REGION_KEY
 from connectors.sdmx import parse_sdmx
 from connectors.sdmx_period import period_start
 from domain.record import RecordValidator
 from domain.region import RegionRegistry
+from tests.support.parser_contract import check_parser_contract
 
 SDMX = Path(__file__).resolve().parents[2] / "fixtures" / "sdmx"
 SDMX_DATASET = load(SDMX_OBSERVATIONS)
@@ -44,43 +45,12 @@ INDICATOR_TABLE = (
 CASES = settings(max_examples=1000, deadline=None)
 
 
-def _outcome_is_rows_or_payload_error(
-    parse: object, data: bytes, dataset: object, *args: object
-) -> ParsedPayload | PayloadError:
-    assert callable(parse)
-    try:
-        parsed = parse(data, dataset, *args)
-    except PayloadError as error:
-        return error
-    assert isinstance(parsed, ParsedPayload)
-    return parsed
-
-
-def _every_row_accepted_or_rejected_with_a_reason(
-    parsed: ParsedPayload | PayloadError, dataset: object
-) -> None:
-    if isinstance(parsed, PayloadError):
-        assert parsed.reason
-        assert parsed.message
-        return
-    for row in parsed.rows:
-        assert isinstance(row, dict)
-        if INVALID_KEY in row:
-            assert str(row[INVALID_KEY])
-    validator = RecordValidator(SDMX_DATASET if dataset is SDMX_DATASET else INDICATORS, REGIONS)
-    batch = validator.validate(parsed.rows, "hk", NOW)
-    assert len(batch.accepted) + len(batch.rejected) == len(parsed.rows)
-    assert all(rejection.message for rejection in batch.rejected)
-
-
 def _check_sdmx(data: bytes, structure: bytes | None = None) -> None:
-    parsed = _outcome_is_rows_or_payload_error(parse_sdmx, data, SDMX_DATASET, structure)
-    _every_row_accepted_or_rejected_with_a_reason(parsed, SDMX_DATASET)
+    check_parser_contract(lambda: parse_sdmx(data, SDMX_DATASET, structure), SDMX_DATASET)
 
 
 def _check_indicators(data: bytes) -> None:
-    parsed = _outcome_is_rows_or_payload_error(parse_indicator_csv, data, INDICATORS)
-    _every_row_accepted_or_rejected_with_a_reason(parsed, INDICATORS)
+    check_parser_contract(lambda: parse_indicator_csv(data, INDICATORS), INDICATORS)
 
 
 _prefixes = st.sampled_from([b"", b"<", b"{", b"STRUCTURE,STRUCTURE_ID,ACTION,", b"DATAFLOW,"])
