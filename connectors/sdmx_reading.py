@@ -10,6 +10,7 @@ becomes an invalid row naming it; only a payload that is no SDMX at all raises P
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import math
@@ -39,7 +40,8 @@ from domain.dataset import DatasetDefinition
 SDMX_JSON = "SDMX-JSON"
 SDMX_CSV = "SDMX-CSV"
 
-_BOM = b"\xef\xbb\xbf"
+_BOM = codecs.BOM_UTF8
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+", re.ASCII)
 _MISSING = frozenset({"", "nan", "na", "n/a", "-", ".."})
@@ -76,15 +78,21 @@ def read_sdmx_rows(
     data: bytes, dataset: DatasetDefinition, structure: bytes | None = None
 ) -> ParsedPayload:
     """What connectors.sdmx.parse_sdmx returns."""
-    body = data.removeprefix(_BOM).lstrip()
-    if not body:
+    if data.startswith(_UTF16_BOMS):
+        # lxml and json read UTF-16 with its byte order mark as it is; CSV is decoded here.
+        text = _utf16_text(data)
+        body, first = data, text.lstrip()[:1]
+    else:
+        body = data.removeprefix(_BOM).lstrip()
+        text, first = None, body[:1].decode("latin-1")
+    if not first:
         raise PayloadError("empty-payload", "the payload holds no data")
-    if body.startswith(b"<"):
+    if first == "<":
         read = _read_xml(body, structure)
-    elif body.startswith(b"{"):
+    elif first == "{":
         read = _read_json(body, structure)
     else:
-        read = _read_csv(body, structure)
+        read = _read_csv(_utf8_text(body) if text is None else text, structure)
     rows, tally = _rows(read)
     return ParsedPayload(rows=rows, format=NAME, notes=_notes(read, rows, tally, dataset))
 
@@ -129,13 +137,29 @@ def _read_json(body: bytes, structure: bytes | None) -> _Read:
     return read
 
 
-def _read_csv(body: bytes, structure: bytes | None) -> _Read:
+def _utf8_text(body: bytes) -> str:
     try:
-        text = body.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise PayloadError(
-            "bad-encoding", f"SDMX-CSV is not UTF-8 at byte offset {error.start}"
+            "bad-encoding",
+            f"not SDMX-ML or SDMX-JSON, and not UTF-8 SDMX-CSV: byte 0x{body[error.start]:02x} "
+            f"at offset {error.start}",
         ) from None
+
+
+def _utf16_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-16").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise PayloadError(
+            "bad-encoding",
+            f"the payload begins with a UTF-16 byte order mark but is not UTF-16 at byte "
+            f"offset {error.start}",
+        ) from None
+
+
+def _read_csv(text: str, structure: bytes | None) -> _Read:
     prepared = prepare_sdmx_csv(text)
     notes: list[str] = []
     if prepared.version == "1.0":

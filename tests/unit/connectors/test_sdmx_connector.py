@@ -422,3 +422,19 @@ def test_a_dsd_other_than_the_one_the_data_cites_is_named_when_it_does_not_fit()
     assert caught.value.reason == "not-sdmx"
     assert "the data cites ECB_EXR_NG" in caught.value.message
     assert "ECB:ECB_EXR1(1.0)" in caught.value.message
+
+
+@pytest.mark.parametrize("name", ["ng-ts.xml", "ts.json", "ecb-exr-ng.csv"])
+def test_utf16_with_its_byte_order_mark_reads_like_utf8(name: str) -> None:
+    utf8 = _read(name)
+    text = utf8.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+
+    assert parse_sdmx(text.encode("utf-16"), DATASET).rows == parse_sdmx(utf8, DATASET).rows
+
+
+def test_bytes_that_are_no_text_name_the_first_bad_byte() -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_sdmx(b"STRUCTURE,\xff\n", DATASET)
+
+    assert caught.value.reason == "bad-encoding"
+    assert "0xff at offset 10" in caught.value.message
