@@ -133,3 +133,10 @@ def test_indicator_csv_is_a_format_by_name() -> None:
 
     assert len(parsed.rows) == 24
     assert parsed.format == "indicator-csv"
+
+
+def test_windows_line_ends_and_a_byte_order_mark_read_the_same() -> None:
+    data = _read("ecb-usd-eur-monthly-long.csv")
+    windows = b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n")
+
+    assert parse_indicator_csv(windows, DATASET).rows == parse_indicator_csv(data, DATASET).rows

@@ -438,3 +438,9 @@ def test_bytes_that_are_no_text_name_the_first_bad_byte() -> None:
 
     assert caught.value.reason == "bad-encoding"
     assert "0xff at offset 10" in caught.value.message
+
+
+def test_sdmx_csv_with_windows_line_ends_reads_the_same() -> None:
+    data = _read("ecb-exr-ng.csv")
+
+    assert parse_sdmx(data.replace(b"\n", b"\r\n"), DATASET).rows == _rows("ecb-exr-ng.csv")
