@@ -86,6 +86,15 @@ def _static_gtfs(path: Path | None) -> GtfsStatic | None:
         raise BaylinkCliError(f"{path}: {error.message}") from None
 
 
+def _structure(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise BaylinkCliError(f"cannot read {path}: {error.strerror or error}") from None
+
+
 def ingest(
     location: Annotated[str, typer.Argument(metavar="PATH|URL", help="File or URL to ingest.")],
     dataset: Annotated[str, typer.Option(help="Id of a registered dataset.")],
@@ -105,6 +114,10 @@ def ingest(
         Path | None,
         typer.Option(help="Static GTFS zip that GTFS-Realtime entities are joined with."),
     ] = None,
+    structure: Annotated[
+        Path | None,
+        typer.Option(help="SDMX-ML structure message (the DSD) that SDMX data is read by."),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Return once every record is accepted or rejected.")
     ] = False,
@@ -121,6 +134,7 @@ def ingest(
         crs=crs,
         static_gtfs=_static_gtfs(static_gtfs),
         source_name=Path(location.split("?", maxsplit=1)[0]).name or None,
+        structure=_structure(structure),
     )
     context = resolve_context(data_dir, broker, event_store, need_broker=True)
     catalog = Catalog(context.storage.event_store_url)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from connectors import gtfs_realtime, tabular, td_detector, td_speedmap
+from connectors import gtfs_realtime, indicators, sdmx, tabular, td_detector, td_speedmap
 from connectors.errors import ConnectorError
 from connectors.gtfs_static import GtfsStatic
 from connectors.payload import ParsedPayload
@@ -19,12 +19,14 @@ class ParseOptions:
 
     ``crs`` overrides the CRS the source or dataset declares (``EPSG:<code>`` or ``GCJ-02``);
     ``static_gtfs`` is the static feed realtime entities are joined with; ``source_name`` is
-    the payload's file name, for formats whose parser needs it.
+    the payload's file name, for formats whose parser needs it; ``structure`` is an SDMX-ML
+    structure message holding the data structure definition (DSD) SDMX data is read by.
     """
 
     crs: str | None = None
     static_gtfs: GtfsStatic | None = None
     source_name: str | None = None
+    structure: bytes | None = None
 
 
 Parser = Callable[[bytes, DatasetDefinition, ParseOptions], ParsedPayload]
@@ -62,6 +64,16 @@ def _td_detector(data: bytes, _dataset: DatasetDefinition, _options: ParseOption
     return td_detector.parse_detector(data)
 
 
+def _sdmx(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    return sdmx.parse_sdmx(data, dataset, structure=options.structure)
+
+
+def _indicator_csv(
+    data: bytes, dataset: DatasetDefinition, _options: ParseOptions
+) -> ParsedPayload:
+    return indicators.parse_indicator_csv(data, dataset)
+
+
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
     for fmt in (
@@ -71,6 +83,10 @@ FORMATS: dict[str, Format] = {
         # No suffix: ".xml" could as well be SDMX, so these need --format.
         Format("td-speedmap", td_speedmap.NAME, td_speedmap.VERSION, _td_speedmap),
         Format("td-detector", td_detector.NAME, td_detector.VERSION, _td_detector),
+        # SDMX comes as .xml, .json or .csv, which say nothing of SDMX: --format sdmx picks it,
+        # and the parser tells the flavour from the content.
+        Format("sdmx", sdmx.NAME, sdmx.VERSION, _sdmx, (".sdmx.xml", ".sdmx.json", ".sdmx.csv")),
+        Format("indicator-csv", indicators.NAME, indicators.VERSION, _indicator_csv),
     )
 }
 

@@ -33,6 +33,8 @@ class Region:
 
 
 DEFAULT_REGIONS: tuple[Region, ...] = (
+    # Guangdong as a whole, for statistics published for the province, not one city.
+    Region("gd", "CN", "Guangdong"),
     Region("gd-guangzhou", "CN", "Guangzhou"),
     Region("gd-shenzhen", "CN", "Shenzhen"),
     Region("gd-zhuhai", "CN", "Zhuhai"),

@@ -14,6 +14,8 @@ GTFS_RT_TRIP_UPDATES = "gtfs-rt-trip-updates"
 GTFS_RT_ALERTS = "gtfs-rt-alerts"
 TD_SPEEDMAP = "td-speedmap"
 TD_DETECTOR = "td-detector"
+SDMX_OBSERVATIONS = "sdmx-observations"
+INDICATOR_OBSERVATIONS = "indicator-observations"
 
 
 def load(name: str, regions: RegionRegistry | None = None) -> DatasetDefinition:
