@@ -58,6 +58,8 @@ def resolve_context(
     )
     epoch = os.environ.get("BAYLINK_STREAMS_BROKER_EPOCH") or (state.broker_epoch if state else "")
     streams = StreamsSettings(broker_epoch=epoch)
+    if streams.state_dir is None:
+        streams = streams.model_copy(update={"state_dir": str(directory / "worker-state")})
     if broker:
         streams = streams.model_copy(update={"broker": broker})
     object_store = (

@@ -46,6 +46,7 @@ def create_app(
         stream_wait_empty=False,
         stream_buffer_maxsize=settings.buffer_messages,
         loghandlers=[],
+        **_state_options(settings),
     )
     topic = app.topic(*topics, key_type=bytes, value_type=bytes, value_serializer="raw")
 
@@ -66,6 +67,10 @@ def create_app(
     app.on_partitions_assigned.connect(cast(Any, on_rebalance))
 
     return app
+
+
+def _state_options(settings: StreamsSettings) -> dict[str, Any]:
+    return {"datadir": settings.state_dir} if settings.state_dir else {}
 
 
 def _note_lag(app: faust.App, topic: str, partition: int, stored_offset: int) -> None:

@@ -13,6 +13,9 @@ class StreamsSettings(BaseSettings):
 
     broker: str = "127.0.0.1:9092"
     app_id: str = "baylink"
+    # Faust makes a directory for local table state even when, as here, it keeps none; left
+    # unset it would be ./baylink-data wherever the worker was started.
+    state_dir: str | None = None
     # Set when the broker keeps topics in memory: see storage.ingestion.tracking_name.
     broker_epoch: str = ""
     batch_size: int = Field(default=1000, ge=1, le=50_000)
