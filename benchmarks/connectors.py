@@ -40,6 +40,7 @@ if __package__ in (None, ""):
 from xml.etree import ElementTree
 
 from google.transit import gtfs_realtime_pb2
+from lxml import etree
 
 from benchmarks.workload import load_dataset, make_rows
 from connectors.formats import ParseOptions, format_named
@@ -243,6 +244,68 @@ def raw_detector(data: bytes) -> int:
     return count
 
 
+_GENERIC = "http://www.sdmx.org/resources/sdmxml/schemas/v2_1/data/generic"
+
+
+def build_sdmx_generic(count: int) -> bytes:
+    """SDMX-ML 2.1 generic data shaped like the ECB's: series of 120 monthly observations."""
+    series = []
+    for first in range(0, count, 120):
+        code = "".join(chr(65 + (first // 120 // 26**k) % 26) for k in range(3))
+        observations = "".join(
+            f'<generic:Obs><generic:ObsDimension value="{2000 + (first + i) % 120 // 12}-'
+            f'{(first + i) % 12 + 1:02d}"/><generic:ObsValue value="{1 + i / 997:.6f}"/>'
+            '<generic:Attributes><generic:Value id="OBS_STATUS" value="A"/></generic:Attributes>'
+            "</generic:Obs>"
+            for i in range(min(120, count - first))
+        )
+        series.append(
+            "<generic:Series><generic:SeriesKey>"
+            '<generic:Value id="FREQ" value="M"/>'
+            f'<generic:Value id="CURRENCY" value="{code}"/>'
+            '<generic:Value id="CURRENCY_DENOM" value="EUR"/>'
+            '<generic:Value id="EXR_TYPE" value="SP00"/><generic:Value id="EXR_SUFFIX" value="A"/>'
+            "</generic:SeriesKey><generic:Attributes>"
+            '<generic:Value id="UNIT" value="USD"/><generic:Value id="DECIMALS" value="4"/>'
+            f"</generic:Attributes>{observations}</generic:Series>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<message:GenericData xmlns:message="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/'
+        'message" xmlns:common="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common" '
+        f'xmlns:generic="{_GENERIC}">'
+        "<message:Header><message:ID>bench</message:ID><message:Test>false</message:Test>"
+        "<message:Prepared>2026-01-01T00:00:00Z</message:Prepared>"
+        '<message:Sender id="ECB"/><message:Structure structureID="ECB_EXR1" '
+        'dimensionAtObservation="TIME_PERIOD"><common:Structure><URN>urn:sdmx:org.sdmx.'
+        "infomodel.datastructure.DataStructure=ECB:ECB_EXR1(1.0)</URN></common:Structure>"
+        "</message:Structure></message:Header>"
+        '<message:DataSet action="Replace" structureRef="ECB_EXR1">'
+        f"{''.join(series)}</message:DataSet></message:GenericData>"
+    ).encode()
+
+
+def raw_sdmx_generic(data: bytes) -> int:
+    count = 0
+    for obs in etree.fromstring(data).iter(f"{{{_GENERIC}}}Obs"):
+        period = obs.find(f"{{{_GENERIC}}}ObsDimension")
+        value = obs.find(f"{{{_GENERIC}}}ObsValue")
+        if period is not None and value is not None and value.get("value"):
+            count += 1
+    return count
+
+
+def build_indicator_csv(count: int) -> bytes:
+    lines = ["indicator,area,period,value,unit"]
+    areas = ("HK", "MO", "CN-GD", "U2")
+    lines += [
+        f"EXR.M.C{i // 480:04d}.EUR,{areas[i // 120 % 4]},{2000 + i % 120 // 12}-"
+        f"{i % 12 + 1:02d},{1 + i / 997:.6f},per EUR"
+        for i in range(count)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def _shipped(name: str) -> Callable[[], DatasetDefinition]:
     def dataset() -> DatasetDefinition:
         from connectors.datasets import load
@@ -278,6 +341,22 @@ CASES: tuple[Case, ...] = (
         build_alerts,
         raw_alerts,
         _shipped("gtfs-rt-alerts"),
+    ),
+    Case(
+        "sdmx-generic",
+        "sdmx",
+        "lxml.etree.fromstring + element reads",
+        build_sdmx_generic,
+        raw_sdmx_generic,
+        _shipped("sdmx-observations"),
+    ),
+    Case(
+        "indicator-csv",
+        "indicator-csv",
+        "csv.reader",
+        build_indicator_csv,
+        raw_csv,
+        _shipped("indicator-observations"),
     ),
     Case(
         "td-speedmap",
