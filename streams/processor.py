@@ -18,9 +18,10 @@ from typing import cast
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from connectors.crs import ProjNormaliser
 from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
-from domain.geo import CoordinateNormaliser, Wgs84Only
+from domain.geo import CoordinateNormaliser
 from domain.ingest import ChainHead, chain_id_for, next_batch
 from domain.provenance import Provenance
 from domain.record import NormalisedRecord, RecordValidator
@@ -93,7 +94,7 @@ class IngestProcessor:
         self.ledger = ledger
         self.catalog = catalog
         self.regions = regions or RegionRegistry.default()
-        self.normaliser = normaliser or Wgs84Only()
+        self.normaliser = normaliser or ProjNormaliser()
         self.clock = clock
         self._validators: dict[str, RecordValidator] = {}
         self._heads: dict[Position, ChainHead] = {}
