@@ -24,6 +24,7 @@ from msgspec.structs import astuple
 from domain.dataset import DatasetDefinition, FieldSpec, FieldType
 from domain.errors import DomainError
 from domain.geo import WGS84, CoordinateNormaliser, Wgs84Only
+from domain.geometry import InvalidGeometryError, canonical_geometry
 from domain.region import RegionRegistry
 from domain.rejection import RejectedRecord, RejectionReason, excerpt_of
 from domain.typed_rows import INT64_MAX, INT64_MIN, MAX_STRING_LENGTH, row_decoder
@@ -186,12 +187,20 @@ def _check_timestamp(spec: FieldSpec, value: object) -> object:
     return to_micros(value)
 
 
+def _check_geometry(spec: FieldSpec, value: object) -> object:
+    try:
+        return canonical_geometry(value)
+    except InvalidGeometryError as error:
+        raise RecordRejectedError(error.reason, f"field {spec.name!r}: {error.message}") from None
+
+
 _CHECKS: dict[FieldType, Callable[[FieldSpec, object], object]] = {
     FieldType.STRING: _check_string,
     FieldType.INT64: _check_int,
     FieldType.FLOAT64: _check_float,
     FieldType.BOOL: _check_bool,
     FieldType.TIMESTAMP: _check_timestamp,
+    FieldType.GEOMETRY: _check_geometry,
 }
 
 # What the validator's fast path does per field type. Each step is
