@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from connectors import gtfs_realtime, tabular
+from connectors import geojson, gtfs_realtime, tabular
 from connectors.errors import ConnectorError
 from connectors.gtfs_static import GtfsStatic
 from connectors.payload import ParsedPayload
@@ -53,12 +53,17 @@ def _gtfs_rt(data: bytes, _dataset: DatasetDefinition, options: ParseOptions) ->
     return gtfs_realtime.parse_vehicle_positions(data, static=options.static_gtfs)
 
 
+def _geojson(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    return geojson.parse_feature_collection(data, dataset, options.crs)
+
+
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
     for fmt in (
         Format("csv", tabular.NAME, tabular.VERSION, _csv, (".csv",)),
         Format("jsonl", tabular.NAME, tabular.VERSION, _jsonl, (".jsonl", ".ndjson")),
         Format("gtfs-rt", gtfs_realtime.NAME, gtfs_realtime.VERSION, _gtfs_rt, (".pb",)),
+        Format("geojson", geojson.NAME, geojson.VERSION, _geojson, (".geojson", ".geo.json")),
     )
 }
 

@@ -10,6 +10,8 @@ from domain.dataset import DatasetDefinition
 from domain.region import RegionRegistry
 
 GTFS_RT_VEHICLE_POSITIONS = "gtfs-rt-vehicle-positions"
+HK_DISTRICT_BOUNDARIES = "hk-district-boundaries"
+HK_TRAFFIC_DETECTORS = "hk-traffic-detectors"
 
 
 def load(name: str, regions: RegionRegistry | None = None) -> DatasetDefinition:
