@@ -37,6 +37,8 @@ GCJ02_BOUNDS = (72.004, 0.8293, 137.8347, 55.8271)
 GCJ02_ROUND_TRIP_METRES = 0.001
 """How far a WGS-84 → GCJ-02 → WGS-84 round trip may land from where it began (tested)."""
 
+# pyproj's to_epsg confidence (0-100) a described CRS must reach to be taken as that code.
+_EPSG_MATCH_CONFIDENCE = 70
 _GCJ02_MAX_STEPS = 12
 _GCJ02_EPSILON = 1e-10  # degrees, about 0.01 mm
 _EPSG = re.compile(r"^EPSG:(\d{4,6})$")
@@ -67,6 +69,25 @@ def crs_name(text: str) -> str:
     canonical = f"EPSG:{int(match.group(1))}"
     _checked_crs(canonical)
     return canonical
+
+
+def identified_crs(definition: str | dict[str, object]) -> str:
+    """The canonical name of a CRS a file describes in full (WKT, a .prj, PROJJSON), found by
+    its EPSG identity; CrsError when PROJ cannot match it to one EPSG code with confidence.
+    OGC:CRS84 (longitude/latitude on WGS-84) is EPSG:4326, which is read lon/lat here too."""
+    try:
+        crs = CRS.from_json_dict(definition) if isinstance(definition, dict) else CRS(definition)
+    except (ProjCrsError, TypeError, ValueError) as error:
+        raise CrsError(f"the CRS description cannot be read: {str(error)[:160]}") from None
+    if crs.to_authority() == ("OGC", "CRS84"):
+        return WGS84
+    code = crs.to_epsg(min_confidence=_EPSG_MATCH_CONFIDENCE)
+    if code is None:
+        raise CrsError(
+            f"the CRS {crs.name!r} matches no EPSG code closely enough; "
+            "declare it with --crs EPSG:<code>"
+        )
+    return crs_name(f"EPSG:{code}")
 
 
 @lru_cache(maxsize=64)
@@ -103,10 +124,28 @@ class CoordinateTransform:
         lons, lats = self._transformer.transform(x, y, errcheck=False)
         return np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64)
 
-    def within(self, xs: Floats, ys: Floats) -> bool:
-        """Whether every finite coordinate lies inside the CRS's area of use (edges included)."""
+    def within(self, xs: Floats, ys: Floats, slack: float = 0.0) -> bool:
+        """Whether every coordinate lies inside the CRS's area of use (edges included),
+        widened by ``slack`` times each edge's magnitude (at least 1)."""
+        min_x, min_y, max_x, max_y = self._widened(slack)
+        inside_x = np.all((xs >= min_x) & (xs <= max_x))
+        return bool(inside_x and np.all((ys >= min_y) & (ys <= max_y)))
+
+    def clamped(self, coords: Floats) -> Floats:
+        """``coords`` (x, y rows) moved onto the area of use where they lie past its edge."""
         min_x, min_y, max_x, max_y = self.bounds
-        return bool(np.all((xs >= min_x) & (xs <= max_x)) and np.all((ys >= min_y) & (ys <= max_y)))
+        return np.column_stack(
+            [np.clip(coords[:, 0], min_x, max_x), np.clip(coords[:, 1], min_y, max_y)]
+        )
+
+    def _widened(self, slack: float) -> tuple[float, float, float, float]:
+        min_x, min_y, max_x, max_y = self.bounds
+        return (
+            min_x - slack * max(1.0, abs(min_x)),
+            min_y - slack * max(1.0, abs(min_y)),
+            max_x + slack * max(1.0, abs(max_x)),
+            max_y + slack * max(1.0, abs(max_y)),
+        )
 
 
 @lru_cache(maxsize=64)

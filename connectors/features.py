@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
 import h3
 import numpy as np
+import pyarrow as pa
 import shapely
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
@@ -32,6 +33,9 @@ from domain.geo import WGS84
 from domain.geometry import InvalidGeometryError, canonical_geometry
 
 _EXPECTED_EXTRA = frozenset({REGION_KEY})
+ROUNDING_SLACK = 1e-12
+"""How far, relative to an edge's magnitude, a coordinate may lie past its CRS's area of use
+and still be taken as on the edge."""
 # Kinds make_valid may turn a shape into without changing what it is.
 _SAME_KIND = {
     "Point": {"Point"},
@@ -57,6 +61,30 @@ class SourceFeature:
     properties: Mapping[str, object]
     geometry: BaseGeometry | GeometryProblem | None
     feature_id: object = None
+
+
+def arrow_features(
+    table: pa.Table, geometry_column: str, skip: Iterable[str] = ()
+) -> Iterator[SourceFeature]:
+    """Features of an Arrow table whose ``geometry_column`` holds WKB; ``skip`` names columns
+    that are not properties (other geometry columns, bounding-box coverings)."""
+    dropped = {geometry_column, *skip}
+    properties = table.drop_columns([c for c in table.column_names if c in dropped])
+    wkb_values = table[geometry_column].to_pylist()
+    for attributes, wkb in zip(properties.to_pylist(), wkb_values, strict=True):
+        yield SourceFeature(attributes, _from_wkb(wkb))
+
+
+def _from_wkb(wkb: object) -> BaseGeometry | GeometryProblem | None:
+    if wkb is None:
+        return None
+    if not isinstance(wkb, bytes):
+        return GeometryProblem(f"the geometry is {type(wkb).__name__}, not WKB")
+    try:
+        geometry = shapely.from_wkb(wkb)
+    except (shapely.errors.GEOSException, ValueError) as error:
+        return GeometryProblem(f"the WKB geometry cannot be read: {str(error)[:160]}")
+    return geometry
 
 
 def declared_geometry(dataset: DatasetDefinition) -> FeatureGeometry:
@@ -226,11 +254,18 @@ class FeatureTranslator:
         if not np.isfinite(coords).all():
             raise _FeatureError("the geometry holds coordinates that are not finite numbers")
         if not self._transform.within(coords[:, 0], coords[:, 1]):
-            min_x, min_y, max_x, max_y = self._transform.bounds
-            raise _FeatureError(
-                f"the geometry lies partly outside the area of use of {self.crs} "
-                f"({min_x:.6g}, {min_y:.6g}, {max_x:.6g}, {max_y:.6g})"
-            )
+            if not self._transform.within(coords[:, 0], coords[:, 1], ROUNDING_SLACK):
+                min_x, min_y, max_x, max_y = self._transform.bounds
+                raise _FeatureError(
+                    f"the geometry lies partly outside the area of use of {self.crs} "
+                    f"({min_x:.6g}, {min_y:.6g}, {max_x:.6g}, {max_y:.6g})"
+                )
+            # Past the edge by a rounding error only (Natural Earth's Russia reaches
+            # 180.00000000000006): on the edge is what the source meant.
+            geometry = shapely.transform(geometry, self._transform.clamped)
+            self._tally[
+                "geometries were a rounding error past their CRS's area; moved onto its edge"
+            ] += 1
         if self.crs != WGS84:
             geometry = shapely.transform(geometry, self._to_wgs84)
         repair = None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from connectors import geojson, gtfs_realtime, tabular
+from connectors import geojson, geoparquet, gtfs_realtime, shapefile, tabular
 from connectors.errors import ConnectorError
 from connectors.gtfs_static import GtfsStatic
 from connectors.payload import ParsedPayload
@@ -57,6 +57,14 @@ def _geojson(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> 
     return geojson.parse_feature_collection(data, dataset, options.crs)
 
 
+def _geoparquet(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    return geoparquet.parse_geoparquet(data, dataset, options.crs)
+
+
+def _shapefile(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    return shapefile.parse_shapefile(data, dataset, options.crs)
+
+
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
     for fmt in (
@@ -64,6 +72,14 @@ FORMATS: dict[str, Format] = {
         Format("jsonl", tabular.NAME, tabular.VERSION, _jsonl, (".jsonl", ".ndjson")),
         Format("gtfs-rt", gtfs_realtime.NAME, gtfs_realtime.VERSION, _gtfs_rt, (".pb",)),
         Format("geojson", geojson.NAME, geojson.VERSION, _geojson, (".geojson", ".geo.json")),
+        Format(
+            "geoparquet",
+            geoparquet.NAME,
+            geoparquet.VERSION,
+            _geoparquet,
+            (".geoparquet", ".geo.parquet"),
+        ),
+        Format("shapefile", shapefile.NAME, shapefile.VERSION, _shapefile, (".shp.zip",)),
     )
 }
 
