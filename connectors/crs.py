@@ -15,6 +15,7 @@ agrees within GCJ02_ROUND_TRIP_METRES.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -75,8 +76,15 @@ def identified_crs(definition: str | dict[str, object]) -> str:
     """The canonical name of a CRS a file describes in full (WKT, a .prj, PROJJSON), found by
     its EPSG identity; CrsError when PROJ cannot match it to one EPSG code with confidence.
     OGC:CRS84 (longitude/latitude on WGS-84) is EPSG:4326, which is read lon/lat here too."""
+    text = json.dumps(definition, sort_keys=True) if isinstance(definition, dict) else definition
+    return _identified(text, isinstance(definition, dict))
+
+
+@lru_cache(maxsize=256)
+def _identified(text: str, projjson: bool) -> str:
+    # Matching a description to an EPSG code searches PROJ's database: worth remembering.
     try:
-        crs = CRS.from_json_dict(definition) if isinstance(definition, dict) else CRS(definition)
+        crs = CRS.from_json(text) if projjson else CRS(text)
     except (ProjCrsError, TypeError, ValueError) as error:
         raise CrsError(f"the CRS description cannot be read: {str(error)[:160]}") from None
     if crs.to_authority() == ("OGC", "CRS84"):

@@ -71,8 +71,27 @@ def arrow_features(
     dropped = {geometry_column, *skip}
     properties = table.drop_columns([c for c in table.column_names if c in dropped])
     wkb_values = table[geometry_column].to_pylist()
-    for attributes, wkb in zip(properties.to_pylist(), wkb_values, strict=True):
-        yield SourceFeature(attributes, _from_wkb(wkb))
+    for attributes, wkb in zip(_property_rows(properties), wkb_values, strict=True):
+        if isinstance(attributes, str):
+            yield SourceFeature({}, GeometryProblem(attributes))
+        else:
+            yield SourceFeature(attributes, _from_wkb(wkb))
+
+
+def _property_rows(table: pa.Table) -> list[dict[str, object] | str]:
+    """The table's rows as dicts; a row Arrow cannot turn into Python values (text that is
+    not UTF-8, which Parquet does not check on reading) becomes the reason instead."""
+    try:
+        return list(table.to_pylist())
+    except (UnicodeDecodeError, ValueError, OverflowError):
+        pass
+    out: list[dict[str, object] | str] = []
+    for index in range(table.num_rows):
+        try:
+            out.append(table.slice(index, 1).to_pylist()[0])
+        except (UnicodeDecodeError, ValueError, OverflowError) as error:
+            out.append(f"its properties cannot be read: {str(error)[:160]}")
+    return out
 
 
 def _from_wkb(wkb: object) -> BaseGeometry | GeometryProblem | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
@@ -45,7 +46,7 @@ def parse_shapefile(
         pyogrio.errors.FieldError,
         pyogrio.errors.GeometryError,
         pyogrio.errors.CRSError,
-        ValueError,
+        ValueError,  # UnicodeDecodeError included: attribute text not in the .cpg's encoding
         IndexError,
         RuntimeError,
         OSError,
@@ -92,12 +93,32 @@ def _check_bundle(data: bytes) -> None:
                 raise PayloadError("too-large", "the zip unpacks to more than 1 GiB")
             if bundle.read(shps[0])[:4] != _SHP_MAGIC:
                 raise PayloadError("not-shapefile", f"{shps[0].filename} is not a shapefile")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as error:
+            for member in members:
+                if member.filename.lower() in (stem + ".prj", stem + ".cpg"):
+                    _check_text(member.filename, bundle.read(member))
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+    ) as error:
         raise PayloadError(
             "not-shapefile", f"not a zip of a shapefile: {str(error)[:200]}"
         ) from None
     except NotImplementedError as error:  # an unsupported compression method
         raise PayloadError("not-shapefile", f"the zip cannot be unpacked: {error}") from None
+
+
+def _check_text(name: str, content: bytes) -> None:
+    # pyogrio 0.13 fails with an internal error on a .prj that is not UTF-8; say it here.
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PayloadError(
+            "not-shapefile", f"{name} is not UTF-8 text (byte offset {error.start})"
+        ) from None
 
 
 def _geometry_column(table: pa.Table) -> str:
