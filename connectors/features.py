@@ -69,7 +69,13 @@ def arrow_features(
     """Features of an Arrow table whose ``geometry_column`` holds WKB; ``skip`` names columns
     that are not properties (other geometry columns, bounding-box coverings)."""
     dropped = {geometry_column, *skip}
-    properties = table.drop_columns([c for c in table.column_names if c in dropped])
+    try:
+        names = table.column_names
+    except UnicodeDecodeError as error:
+        raise PayloadError(
+            "bad-column-names", f"a column name is not UTF-8 text (byte offset {error.start})"
+        ) from None
+    properties = table.drop_columns([c for c in names if c in dropped])
     wkb_values = table[geometry_column].to_pylist()
     for attributes, wkb in zip(_property_rows(properties), wkb_values, strict=True):
         if isinstance(attributes, str):
@@ -100,7 +106,8 @@ def _from_wkb(wkb: object) -> BaseGeometry | GeometryProblem | None:
     if not isinstance(wkb, bytes):
         return GeometryProblem(f"the geometry is {type(wkb).__name__}, not WKB")
     try:
-        geometry = shapely.from_wkb(wkb)
+        with np.errstate(invalid="ignore", over="ignore"):
+            geometry = shapely.from_wkb(wkb)
     except (shapely.errors.GEOSException, ValueError) as error:
         return GeometryProblem(f"the WKB geometry cannot be read: {str(error)[:160]}")
     return geometry
@@ -212,7 +219,8 @@ class FeatureTranslator:
             row[declaration.field] = None
             return row
         try:
-            value, repair = self._normalised(geometry)
+            with np.errstate(invalid="ignore", over="ignore"):
+                value, repair = self._normalised(geometry)
         except _FeatureError as problem:
             return self._bad(index, str(problem))
         row[declaration.field] = value

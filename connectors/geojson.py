@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
@@ -196,7 +197,9 @@ def _geometry(raw: object) -> BaseGeometry | GeometryProblem | None:
     if problem is not None:
         return GeometryProblem(f"the geometry cannot be read: {problem}")
     try:
-        geometry = shape(raw)
+        # NaN and huge numbers are caught below as not finite; numpy need not warn of them.
+        with np.errstate(invalid="ignore", over="ignore"):
+            geometry = shape(raw)
     except (
         shapely.errors.GeometryTypeError,
         shapely.errors.GEOSException,

@@ -71,11 +71,13 @@ def _table(data: bytes) -> pa.Table:
     if not data:
         raise PayloadError("empty-payload", "the payload holds no data")
     try:
-        return pq.read_table(pa.BufferReader(data))
+        table = pq.read_table(pa.BufferReader(data))
+        table.column_names  # noqa: B018 - names that are not UTF-8 fail here, not later
     except (pa.ArrowException, OSError, ValueError, IndexError, TypeError) as error:
         raise PayloadError(
             "not-parquet", f"not a readable Parquet file: {str(error)[:200]}"
         ) from None
+    return table
 
 
 def _geo_metadata(schema: pa.Schema) -> dict[str, object]:
