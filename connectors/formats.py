@@ -79,7 +79,7 @@ FORMATS: dict[str, Format] = {
             _geoparquet,
             (".geoparquet", ".geo.parquet"),
         ),
-        Format("shapefile", shapefile.NAME, shapefile.VERSION, _shapefile, (".shp.zip",)),
+        Format("shapefile", shapefile.NAME, shapefile.VERSION, _shapefile, (".shp.zip", ".shp")),
     )
 }
 

@@ -75,6 +75,12 @@ def _check_bundle(data: bytes) -> None:
     """A zip with exactly one .shp (with its .shx and .dbf) of sane size, before GDAL sees it."""
     if not data:
         raise PayloadError("empty-payload", "the payload holds no data")
+    if data[:4] == _SHP_MAGIC:
+        raise PayloadError(
+            "not-shapefile",
+            "a .shp alone holds no attributes and no CRS: zip it with its .shx, .dbf and "
+            ".prj (connectors.shapefile.shapefile_bundle does)",
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as bundle:
             members = bundle.infolist()

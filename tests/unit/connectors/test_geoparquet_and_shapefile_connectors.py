@@ -238,6 +238,9 @@ def test_formats_are_named_and_found_by_file_name() -> None:
     assert format_of("parcels.geoparquet").name == "geoparquet"
     assert format_of("parcels.geo.parquet").name == "geoparquet"
     assert format_of("districts.shp.zip").name == "shapefile"
+    assert format_of("districts.shp").name == "shapefile"
+    with pytest.raises(PayloadError, match=r"zip it with its \.shx, \.dbf and \.prj"):
+        parse_shapefile(NATURALEARTH.read_bytes(), COUNTRIES)
     parsed = format_named("geoparquet").parse(EXAMPLE, COUNTRIES, ParseOptions())
     assert parsed.format == "geoparquet"
     parsed = format_named("shapefile").parse(
