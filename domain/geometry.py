@@ -52,12 +52,30 @@ def _invalid(message: str) -> InvalidGeometryError:
 
 
 def _sequence(value: object, what: str) -> Sequence[object]:
+    if type(value) is list or type(value) is tuple:
+        return value
     if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
         raise _invalid(f"{what} must be a list, got {type(value).__name__}")
     return value
 
 
-def _position(value: object, where: str, counter: _Counter) -> Position:
+def _position(value: object, where: str, counter: _Counter, index: int = -1) -> Position:
+    # The common case first: two floats inside WGS-84 (NaN fails the comparisons).
+    if (type(value) is list or type(value) is tuple) and len(value) == 2:
+        lon, lat = value
+        if (
+            type(lon) is float
+            and type(lat) is float
+            and -180.0 <= lon <= 180.0
+            and -90.0 <= lat <= 90.0
+            and counter.left > 0
+        ):
+            counter.left -= 1
+            return [lon, lat]
+    return _any_position(value, where if index < 0 else f"{where}[{index}]", counter)
+
+
+def _any_position(value: object, where: str, counter: _Counter) -> Position:
     items = _sequence(value, f"position {where}")
     if len(items) != 2:
         raise _invalid(f"position {where} must be [longitude, latitude], got {len(items)} numbers")
@@ -94,7 +112,7 @@ def _positions(value: object, where: str, counter: _Counter, least: int) -> list
     items = _sequence(value, where)
     if len(items) < least:
         raise _invalid(f"{where} needs at least {least} positions, got {len(items)}")
-    return [_position(item, f"{where}[{i}]", counter) for i, item in enumerate(items)]
+    return [_position(item, where, counter, i) for i, item in enumerate(items)]
 
 
 def _line(value: object, where: str, counter: _Counter) -> list[Position]:
