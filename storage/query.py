@@ -367,9 +367,9 @@ class QueryService:
         """One page of the records that match every filter, ordered by (time, record_id).
 
         ``start`` is inclusive and ``end`` exclusive; both need a UTC offset. ``bbox`` keeps
-        records whose point lies inside it, edges included. ``fields`` chooses the columns
-        (record_id is always returned). Raises UnknownDatasetError, or BadFilterError naming
-        the parameter at fault.
+        records whose point lies inside it or whose geometry intersects it, edges included.
+        ``fields`` chooses the columns (record_id is always returned). Raises
+        UnknownDatasetError, or BadFilterError naming the parameter at fault.
         """
         dataset = self._definition(dataset_id)
         filters = self._filters(dataset, start, end, region, bbox)
