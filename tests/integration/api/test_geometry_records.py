@@ -27,9 +27,11 @@ from api.settings import ApiSettings
 from connectors.geojson import parse_feature_collection
 from domain.dataset import DatasetDefinition
 from domain.provenance import Provenance
+from domain.snapshot import Manifest
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
 from storage.object_store_factory import open_object_store
+from storage.object_store_local import LocalObjectStore
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
 from streams import wire
 from streams.processor import IngestProcessor
@@ -111,13 +113,16 @@ class ServedPlaces:
     app: FastAPI
     sources: dict[str, Any]  # place_id -> shapely geometry as stored
     store_root: Path
+    event_store_url: str
+    manifests: list[Manifest]
 
 
-def _store(event_store_url: str, object_store_url: str) -> dict[str, Any]:
+def _store(event_store_url: str, object_store_url: str) -> tuple[dict[str, Any], list[Manifest]]:
     features = _features()
     catalog, ledger = Catalog(event_store_url), IngestLedger(event_store_url)
     snapshot_ledger = SnapshotLedger(event_store_url)
     sources: dict[str, Any] = {}
+    manifests: list[Manifest] = []
     try:
         catalog.register(PLACES)
         processor = IngestProcessor(ledger, catalog, clock=lambda: NOW)
@@ -143,11 +148,11 @@ def _store(event_store_url: str, object_store_url: str) -> dict[str, Any]:
             for row in parsed.rows:
                 sources[str(row["place_id"])] = shape(row["shape"])  # type: ignore[arg-type]
             if message < 2:
-                builder.run_once()
+                manifests += builder.run_once()
     finally:
         for application in (snapshot_ledger, ledger, catalog):
             application.close()
-    return sources
+    return sources, manifests
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -158,14 +163,14 @@ def served(
     object_store_url = root.as_uri()
 
     def serve(event_store_url: str) -> Iterator[ServedPlaces]:
-        sources = _store(event_store_url, object_store_url)
+        sources, manifests = _store(event_store_url, object_store_url)
         app = create_app(
             ApiSettings(event_store_url=event_store_url, object_store_url=object_store_url)
         )
         provider = app.state.query_service
         assert isinstance(provider, QueryServiceProvider)
         try:
-            yield ServedPlaces(app, sources, root)
+            yield ServedPlaces(app, sources, root, event_store_url, manifests)
         finally:
             provider.close()
 
@@ -281,3 +286,20 @@ def test_snapshot_files_are_geoparquet_with_wkb(served: ServedPlaces) -> None:
         assert list(shapely.total_bounds(shapes)) == column["bbox"]
         for place_id, geometry in zip(table["place_id"].to_pylist(), shapes, strict=True):
             assert geometry.equals_exact(served.sources[place_id], tolerance=0)
+
+
+def test_snapshots_with_geometries_rebuild_to_the_same_bytes(
+    served: ServedPlaces, tmp_path: Path
+) -> None:
+    assert len(served.manifests) == 2
+    url = served.event_store_url
+    snapshot_ledger, catalog = SnapshotLedger(url), Catalog(url)
+    try:
+        builder = SnapshotBuilder(snapshot_ledger, catalog, LocalObjectStore(tmp_path / "again"))
+        for published in served.manifests:
+            rebuilt = builder.build(PLACES, published.first_position, published.last_position)
+            assert published.files  # each file named with its SHA-256, compared below
+            assert rebuilt == published
+    finally:
+        snapshot_ledger.close()
+        catalog.close()
