@@ -28,6 +28,7 @@ from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
 from streams.processor import IngestProcessor
 
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
 # A Hong Kong Transport Department detector location, published in both forms.
 HK1980_ANCHOR = (833_758.0, 812_147.0)
 WGS84_ANCHOR = (114.152525, 22.248091)
@@ -180,3 +181,23 @@ def test_the_ingest_processor_normalises_every_declared_crs_by_default() -> None
 def test_the_normaliser_refuses_an_unknown_crs_as_the_domain_expects() -> None:
     with pytest.raises(ValueError, match="EPSG:99999"):
         ProjNormaliser().bounds("EPSG:99999")
+
+
+@pytest.mark.parametrize("crs", ["GCJ-02", "EPSG:8433", "EPSG:4490"])
+def test_the_worker_normalises_point_datasets_in_every_regional_crs(crs: str) -> None:
+    lon, lat = 113.5439, 22.1987  # Senado Square, Macao
+    if crs == "GCJ-02":
+        x, y = wgs84_to_gcj02(lon, lat)
+    else:
+        x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    document = _hk1980_positions().as_dict()
+    document["geometry"]["crs"] = crs
+    dataset = DatasetDefinition.from_dict(document)
+    row = {"detector_id": "m1", "observed_at": "2026-11-26T08:00:00+08:00"}
+    validator = RecordValidator(dataset, RegionRegistry.default(), ProjNormaliser())
+    (record,) = validator.validate([{**row, "easting": x, "northing": y}], "mo", NOW).accepted
+    got_lon, got_lat = record[-1], record[-2]
+    assert isinstance(got_lon, float)
+    assert isinstance(got_lat, float)
+    # CGCS2000 and WGS-84 differ by centimetres; PROJ treats them as the same here.
+    assert metres_between(got_lon, got_lat, lon, lat) < 0.01
