@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 from domain.errors import DomainError
 from domain.rejection import RejectionReason
@@ -29,6 +30,15 @@ MAX_POSITIONS = 1_000_000
 
 Position = list[float]
 Coordinates = list[object]
+
+
+class GeometryInspector(Protocol):
+    """Judges what the domain cannot: whether a well-formed geometry is topologically valid
+    (rings that do not cross themselves, holes inside their shells)."""
+
+    def problem(self, geometry: Mapping[str, object]) -> str | None:
+        """Why the canonical ``geometry`` is invalid, or None when it is valid."""
+        ...
 
 
 class InvalidGeometryError(DomainError):
@@ -178,3 +188,16 @@ def canonical_geometry(value: object) -> dict[str, object]:
         raise _invalid(f"the {kind} geometry has no coordinates")
     coordinates = _READERS[kind](value["coordinates"], "coordinates", _Counter())
     return {"type": kind, "coordinates": coordinates}
+
+
+def inspected(inspector: GeometryInspector) -> Callable[[object], dict[str, object]]:
+    """``canonical_geometry`` followed by the inspector's verdict."""
+
+    def check(value: object) -> dict[str, object]:
+        geometry = canonical_geometry(value)
+        problem = inspector.problem(geometry)
+        if problem is not None:
+            raise _invalid(f"the {geometry['type']} is not valid: {problem}")
+        return geometry
+
+    return check

@@ -19,6 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from connectors.crs import ProjNormaliser
+from connectors.geometry_inspector import ShapelyInspector
 from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
 from domain.geo import CoordinateNormaliser
@@ -357,7 +358,9 @@ class IngestProcessor:
         return validator
 
     def _make_validator(self, definition: DatasetDefinition) -> RecordValidator:
-        return RecordValidator(definition, self.regions, self.normaliser)
+        return RecordValidator(
+            definition, self.regions, self.normaliser, geometry_inspector=ShapelyInspector()
+        )
 
     def _head(self, topic: str, partition: int, dataset_id: str) -> ChainHead:
         head = self._heads.get((topic, partition))
