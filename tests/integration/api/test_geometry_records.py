@@ -303,3 +303,9 @@ def test_snapshots_with_geometries_rebuild_to_the_same_bytes(
     finally:
         snapshot_ledger.close()
         catalog.close()
+
+
+async def test_the_catalog_names_the_geometry_field_and_its_crs(api: httpx.AsyncClient) -> None:
+    body = (await api.get(f"/v1/datasets/{PLACES.id}")).json()
+    assert body["geometry"] == {"lat": None, "lon": None, "field": "shape", "crs": "EPSG:4326"}
+    assert {"name": "shape", "type": "binary", "nullable": True} in body["columns"]
