@@ -42,6 +42,12 @@ def test_hong_kong_1980_grid_anchor_lands_within_a_metre_of_its_published_wgs84(
     assert metres_between(float(lons[0]), float(lats[0]), *WGS84_ANCHOR) < 1.0
 
 
+def test_the_published_wgs84_anchor_lands_within_a_metre_of_its_hk1980_grid_position() -> None:
+    # The other direction, as a partner holding WGS-84 would compute it.
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:2326", always_xy=True).transform(*WGS84_ANCHOR)
+    assert ((x - HK1980_ANCHOR[0]) ** 2 + (y - HK1980_ANCHOR[1]) ** 2) ** 0.5 < 1.0
+
+
 def test_hong_kong_grid_is_read_easting_first_although_epsg_puts_northing_first() -> None:
     lons, lats = transform_for("EPSG:2326").to_wgs84([HK1980_ANCHOR[0]], [HK1980_ANCHOR[1]])
     assert 114 < lons[0] < 115
