@@ -32,7 +32,8 @@ def _bbox(
         str | None,
         Query(
             description="Area as min_lon,min_lat,max_lon,max_lat in WGS-84 degrees, edges "
-            "included, e.g. 113.9,22.2,114.0,22.3.",
+            "included, e.g. 113.9,22.2,114.0,22.3: records whose point lies in it or whose "
+            "geometry intersects it.",
             pattern=BBOX_PATTERN,
             examples=["113.9,22.2,114.0,22.3"],
         ),

@@ -15,6 +15,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from api.errors import NotAcceptableError
+from storage.geometry_column import geojson_values, geoparquet_metadata, is_geometry, wkt_array
 
 
 class RecordFormat(StrEnum):
@@ -98,18 +99,39 @@ def encode(table: pa.Table, fmt: RecordFormat) -> bytes:
         return sink.getvalue()
     if fmt is RecordFormat.PARQUET:
         sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd")
+        pq.write_table(_with_geo_metadata(table), sink, compression="zstd")
         return sink.getvalue()
     raise ValueError(f"{fmt} is not encoded here")
 
 
+def json_records(table: pa.Table) -> list[dict[str, object]]:
+    """A page as JSON-ready rows: geometries as GeoJSON geometry objects."""
+    records: list[dict[str, object]] = table.to_pylist()
+    for field in table.schema:
+        if is_geometry(field):
+            for record, value in zip(records, geojson_values(table[field.name]), strict=True):
+                record[field.name] = value
+    return records
+
+
+def _with_geo_metadata(table: pa.Table) -> pa.Table:
+    """GeoParquet metadata for the page's geometry columns, so GIS tools read them."""
+    geometry = {f.name: table[f.name] for f in table.schema if is_geometry(f)}
+    if not geometry:
+        return table
+    metadata = {**(table.schema.metadata or {}), b"geo": geoparquet_metadata(geometry)}
+    return table.replace_schema_metadata(metadata)
+
+
 def _csv(table: pa.Table) -> bytes:
-    """CSV with ISO 8601 UTC timestamps (2026-11-26T08:00:00.000000Z)."""
+    """CSV with ISO 8601 UTC timestamps (2026-11-26T08:00:00.000000Z) and WKT geometries."""
     columns = [
         pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ", locale="C")
         if pa.types.is_timestamp(column.type)
+        else wkt_array(column)
+        if is_geometry(field)
         else column
-        for column in table.columns
+        for field, column in zip(table.schema, table.columns, strict=True)
     ]
     sink = io.BytesIO()
     pacsv.write_csv(pa.Table.from_arrays(columns, names=table.column_names), sink)

@@ -75,10 +75,12 @@ class ColumnModel(BaseModel):
 
 
 class GeometryModel(BaseModel):
-    """The fields that locate a record (WGS-84 once stored)."""
+    """The fields that locate a record (WGS-84 once stored): two coordinate fields (lat, lon)
+    or one geometry field (field), and the CRS sources give them in."""
 
-    lat: str
-    lon: str
+    lat: str | None = None
+    lon: str | None = None
+    field: str | None = None
     crs: str
 
 
@@ -161,6 +163,7 @@ class DatasetDetail(DatasetSummaryModel):
     def of_description(cls, found: DatasetDescription) -> DatasetDetail:
         definition = found.definition
         geometry = definition.geometry
+        feature = definition.feature_geometry
         latest = found.latest_snapshot
         return cls(
             **_identity(definition),
@@ -171,6 +174,8 @@ class DatasetDetail(DatasetSummaryModel):
             geometry=(
                 GeometryModel(lat=geometry.lat, lon=geometry.lon, crs=geometry.crs)
                 if geometry
+                else GeometryModel(field=feature.field, crs=feature.crs)
+                if feature
                 else None
             ),
             fields=[FieldModel.of(spec) for spec in definition.fields],

@@ -6,7 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from connectors import gtfs_realtime, indicators, sdmx, tabular, td_detector, td_speedmap
+from connectors import (
+    geojson,
+    geoparquet,
+    gtfs_realtime,
+    indicators,
+    sdmx,
+    shapefile,
+    tabular,
+    td_detector,
+    td_speedmap,
+)
 from connectors.errors import ConnectorError
 from connectors.gtfs_static import GtfsStatic
 from connectors.payload import ParsedPayload
@@ -74,6 +84,18 @@ def _indicator_csv(
     return indicators.parse_indicator_csv(data, dataset)
 
 
+def _geojson(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    return geojson.parse_feature_collection(data, dataset, options.crs)
+
+
+def _geoparquet(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    return geoparquet.parse_geoparquet(data, dataset, options.crs)
+
+
+def _shapefile(data: bytes, dataset: DatasetDefinition, options: ParseOptions) -> ParsedPayload:
+    return shapefile.parse_shapefile(data, dataset, options.crs)
+
+
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
     for fmt in (
@@ -87,6 +109,15 @@ FORMATS: dict[str, Format] = {
         # and the parser tells the flavour from the content.
         Format("sdmx", sdmx.NAME, sdmx.VERSION, _sdmx, (".sdmx.xml", ".sdmx.json", ".sdmx.csv")),
         Format("indicator-csv", indicators.NAME, indicators.VERSION, _indicator_csv),
+        Format("geojson", geojson.NAME, geojson.VERSION, _geojson, (".geojson", ".geo.json")),
+        Format(
+            "geoparquet",
+            geoparquet.NAME,
+            geoparquet.VERSION,
+            _geoparquet,
+            (".geoparquet", ".geo.parquet"),
+        ),
+        Format("shapefile", shapefile.NAME, shapefile.VERSION, _shapefile, (".shp.zip", ".shp")),
     )
 }
 

@@ -36,6 +36,7 @@ class FieldType(StrEnum):
     FLOAT64 = "float64"
     BOOL = "bool"
     TIMESTAMP = "timestamp"
+    GEOMETRY = "geometry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,41 @@ class PointGeometry:
         return {"lat": self.lat, "lon": self.lon, "crs": self.crs}
 
 
+H3_DEFAULT_RESOLUTION = 9
+"""Hexagons of about 0.1 km² (edges of about 200 m): a city block, for area queries."""
+H3_MAX_RESOLUTION = 15
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureGeometry:
+    """A whole geometry held in one field (``type: geometry``), given by sources in ``crs``.
+
+    Connectors transform it to WGS-84 and repair it before it is published, so the field's
+    value is a GeoJSON geometry in WGS-84 from then on. Optional companions: ``h3_field``
+    (a string field) gets the H3 cell of point geometries at ``h3_resolution``;
+    ``repair_field`` (a string field) says how a geometry was repaired; ``id_field`` gets
+    the feature's own id.
+    """
+
+    field: str
+    crs: str = "EPSG:4326"
+    h3_field: str | None = None
+    h3_resolution: int = H3_DEFAULT_RESOLUTION
+    repair_field: str | None = None
+    id_field: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"field": self.field, "crs": self.crs}
+        if self.h3_field is not None:
+            out["h3_field"] = self.h3_field
+            out["h3_resolution"] = self.h3_resolution
+        if self.repair_field is not None:
+            out["repair_field"] = self.repair_field
+        if self.id_field is not None:
+            out["id_field"] = self.id_field
+        return out
+
+
 @dataclass(frozen=True)
 class DatasetDefinition:
     """A registered dataset: identity, owner, schema and the fields that key a record."""
@@ -100,6 +136,8 @@ class DatasetDefinition:
     version: int = 1
     partitions: int = 4
     description: str = ""
+    # Declared under the same ``geometry`` key as the point form; a dataset has one or other.
+    feature_geometry: FeatureGeometry | None = None
     _by_name: Mapping[str, FieldSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -142,6 +180,8 @@ class DatasetDefinition:
         }
         if self.geometry is not None:
             out["geometry"] = self.geometry.as_dict()
+        elif self.feature_geometry is not None:
+            out["geometry"] = self.feature_geometry.as_dict()
         if self.description:
             out["description"] = self.description
         return out
@@ -238,20 +278,95 @@ def _parse_field(raw: Any, index: int, always_required: set[str]) -> FieldSpec:
     )
 
 
-def _parse_geometry(raw: Any, names: set[str]) -> PointGeometry:
-    if not isinstance(raw, Mapping):
-        raise DatasetDefinitionError(f"geometry: expected a mapping, got {raw!r}")
-    lat = _as_str(_require(raw, "lat", "geometry"), "geometry.lat")
-    lon = _as_str(_require(raw, "lon", "geometry"), "geometry.lon")
+def _parse_crs(raw: Mapping[str, Any]) -> str:
     crs = str(raw.get("crs", "EPSG:4326"))
     if not _CRS.match(crs):
         raise DatasetDefinitionError(
             f"geometry.crs: {crs!r} is not a CRS name (EPSG:<code> or GCJ-02)"
         )
+    return crs
+
+
+def _parse_geometry(raw: Any, names: set[str]) -> PointGeometry | FeatureGeometry:
+    if not isinstance(raw, Mapping):
+        raise DatasetDefinitionError(f"geometry: expected a mapping, got {raw!r}")
+    if "field" in raw:
+        return _parse_feature_geometry(raw, names)
+    unknown = set(raw) - {"lat", "lon", "crs"}
+    if unknown:
+        raise DatasetDefinitionError(
+            f"geometry: unknown keys {sorted(map(str, unknown))} for the point form "
+            "(lat, lon, crs); a geometry field is declared with field and crs"
+        )
+    lat = _as_str(_require(raw, "lat", "geometry"), "geometry.lat")
+    lon = _as_str(_require(raw, "lon", "geometry"), "geometry.lon")
+    crs = _parse_crs(raw)
     for name in (lat, lon):
         if name not in names:
             raise DatasetDefinitionError(f"geometry names field {name!r}, which is not declared")
     return PointGeometry(lat=lat, lon=lon, crs=crs)
+
+
+_FEATURE_KEYS = {"field", "crs", "h3_field", "h3_resolution", "repair_field", "id_field"}
+
+
+def _parse_feature_geometry(raw: Mapping[str, Any], names: set[str]) -> FeatureGeometry:
+    unknown = set(raw) - _FEATURE_KEYS
+    if unknown:
+        raise DatasetDefinitionError(
+            f"geometry: unknown keys {sorted(map(str, unknown))}; "
+            f"a geometry field is declared with {sorted(_FEATURE_KEYS)}"
+        )
+    companions: dict[str, str | None] = {}
+    for key in ("field", "h3_field", "repair_field", "id_field"):
+        value = raw.get(key)
+        if value is None and key != "field":
+            companions[key] = None
+            continue
+        name = _as_str(value, f"geometry.{key}")
+        if name not in names:
+            raise DatasetDefinitionError(
+                f"geometry.{key} names field {name!r}, which is not declared"
+            )
+        companions[key] = name
+    resolution = raw.get("h3_resolution", H3_DEFAULT_RESOLUTION)
+    if (
+        isinstance(resolution, bool)
+        or not isinstance(resolution, int)
+        or not 0 <= resolution <= H3_MAX_RESOLUTION
+    ):
+        raise DatasetDefinitionError(
+            f"geometry.h3_resolution must be a whole number from 0 to {H3_MAX_RESOLUTION}"
+        )
+    field_name = companions["field"]
+    assert field_name is not None
+    return FeatureGeometry(
+        field=field_name,
+        crs=_parse_crs(raw),
+        h3_field=companions["h3_field"],
+        h3_resolution=resolution,
+        repair_field=companions["repair_field"],
+        id_field=companions["id_field"],
+    )
+
+
+def _check_feature_geometry(
+    geometry: FeatureGeometry, by_name: Mapping[str, FieldSpec], where: str
+) -> None:
+    if by_name[geometry.field].type is not FieldType.GEOMETRY:
+        raise DatasetDefinitionError(
+            f"{where}: geometry field {geometry.field!r} must have type geometry"
+        )
+    for name in (geometry.h3_field, geometry.repair_field):
+        if name is not None and by_name[name].type is not FieldType.STRING:
+            raise DatasetDefinitionError(f"{where}: geometry companion {name!r} must be a string")
+    if geometry.id_field is not None and by_name[geometry.id_field].type not in (
+        FieldType.STRING,
+        FieldType.INT64,
+    ):
+        raise DatasetDefinitionError(
+            f"{where}: geometry.id_field {geometry.id_field!r} must be a string or int64"
+        )
 
 
 def _parse_definition(  # noqa: PLR0915 - one check after another, in reading order
@@ -284,7 +399,7 @@ def _parse_definition(  # noqa: PLR0915 - one check after another, in reading or
         raise DatasetDefinitionError(f"{where}: fields must be a non-empty list")
     geometry_raw = data.get("geometry")
     always_required = {time_field, *key_fields}
-    if isinstance(geometry_raw, Mapping):
+    if isinstance(geometry_raw, Mapping) and "field" not in geometry_raw:
         always_required |= {str(geometry_raw.get("lat")), str(geometry_raw.get("lon"))}
     fields = tuple(_parse_field(raw, i, always_required) for i, raw in enumerate(raw_fields))
     names = [f.name for f in fields]
@@ -300,10 +415,22 @@ def _parse_definition(  # noqa: PLR0915 - one check after another, in reading or
         if key not in by_name:
             raise DatasetDefinitionError(f"{where}: key field {key!r} is not a declared field")
     geometry = _parse_geometry(geometry_raw, set(names)) if geometry_raw is not None else None
-    if geometry is not None:
+    if isinstance(geometry, PointGeometry):
         for name in (geometry.lat, geometry.lon):
             if by_name[name].type is not FieldType.FLOAT64:
                 raise DatasetDefinitionError(f"{where}: geometry field {name!r} must be float64")
+    elif isinstance(geometry, FeatureGeometry):
+        _check_feature_geometry(geometry, by_name, where)
+    # A geometry value is only meaningful with a declared CRS: the one geometry field.
+    declared = geometry.field if isinstance(geometry, FeatureGeometry) else None
+    for spec in fields:
+        if spec.type is FieldType.GEOMETRY and spec.name != declared:
+            raise DatasetDefinitionError(
+                f"{where}: field {spec.name!r} has type geometry but is not the dataset's "
+                "geometry (geometry: {field: ..., crs: ...})"
+            )
+        if spec.type is FieldType.GEOMETRY and spec.name in key_fields:
+            raise DatasetDefinitionError(f"{where}: geometry field {spec.name!r} cannot be a key")
     version = data.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise DatasetDefinitionError(f"{where}: version must be a positive whole number")
@@ -337,7 +464,8 @@ def _parse_definition(  # noqa: PLR0915 - one check after another, in reading or
         time_field=time_field,
         key_fields=key_fields,
         fields=fields,
-        geometry=geometry,
+        geometry=geometry if isinstance(geometry, PointGeometry) else None,
+        feature_geometry=geometry if isinstance(geometry, FeatureGeometry) else None,
         version=version,
         partitions=partitions,
         description=str(data.get("description", "")),

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from operator import itemgetter
 from typing import Any, cast
 
@@ -24,6 +25,12 @@ from msgspec.structs import astuple
 from domain.dataset import DatasetDefinition, FieldSpec, FieldType
 from domain.errors import DomainError
 from domain.geo import WGS84, CoordinateNormaliser, Wgs84Only
+from domain.geometry import (
+    GeometryInspector,
+    InvalidGeometryError,
+    canonical_geometry,
+    inspected,
+)
 from domain.region import RegionRegistry
 from domain.rejection import RejectedRecord, RejectionReason, excerpt_of
 from domain.typed_rows import INT64_MAX, INT64_MIN, MAX_STRING_LENGTH, row_decoder
@@ -186,12 +193,22 @@ def _check_timestamp(spec: FieldSpec, value: object) -> object:
     return to_micros(value)
 
 
+def _check_geometry(
+    spec: FieldSpec, value: object, check: Callable[[object], object] = canonical_geometry
+) -> object:
+    try:
+        return check(value)
+    except InvalidGeometryError as error:
+        raise RecordRejectedError(error.reason, f"field {spec.name!r}: {error.message}") from None
+
+
 _CHECKS: dict[FieldType, Callable[[FieldSpec, object], object]] = {
     FieldType.STRING: _check_string,
     FieldType.INT64: _check_int,
     FieldType.FLOAT64: _check_float,
     FieldType.BOOL: _check_bool,
     FieldType.TIMESTAMP: _check_timestamp,
+    FieldType.GEOMETRY: _check_geometry,
 }
 
 # What the validator's fast path does per field type. Each step is
@@ -271,9 +288,12 @@ class RecordValidator:
     regions: RegionRegistry
     normaliser: CoordinateNormaliser = field(default_factory=Wgs84Only)
     max_clock_skew: timedelta = timedelta(minutes=5)
+    # Topology needs a geometry engine, which the domain does not hold; without an inspector
+    # only the structure of geometry values is checked.
+    geometry_inspector: GeometryInspector | None = None
 
     def __post_init__(self) -> None:
-        self._fields = [(spec.name, spec, _CHECKS[spec.type]) for spec in self.dataset.fields]
+        self._fields = [(spec.name, spec, self._check_of(spec)) for spec in self.dataset.fields]
         self._known = {*self.dataset.field_names, "region"}
         names = self.dataset.field_names
         self._key_positions = [names.index(k) for k in self.dataset.key_fields]
@@ -316,6 +336,11 @@ class RecordValidator:
             if self._plan is not None and self._region_codes is not None
             else None
         )
+
+    def _check_of(self, spec: FieldSpec) -> Callable[[FieldSpec, object], object]:
+        if spec.type is FieldType.GEOMETRY and self.geometry_inspector is not None:
+            return partial(_check_geometry, check=inspected(self.geometry_inspector))
+        return _CHECKS[spec.type]
 
     def validate_payload(
         self, payload: bytes, default_region: str, now: datetime

@@ -18,6 +18,7 @@ class RejectionReason(StrEnum):
     NAIVE_TIMESTAMP = "naive-timestamp"
     UNKNOWN_REGION = "unknown-region"
     COORDINATES_OUT_OF_AREA = "coordinates-out-of-area"
+    INVALID_GEOMETRY = "invalid-geometry"
     INVALID_RECORD = "invalid-record"
     BAD_ENCODING = "bad-encoding"
     MALFORMED_BATCH = "malformed-batch"

@@ -38,6 +38,8 @@ def _value_type(spec: FieldSpec) -> Any:
         return bool
     if spec.type is FieldType.TIMESTAMP:
         return Annotated[datetime, msgspec.Meta(tz=True)]
+    if spec.type is FieldType.GEOMETRY:
+        return None  # a geometry is made canonical by the general rules, never passed as is
     if not (_finite_bound(spec.minimum) and _finite_bound(spec.maximum)):
         return None
     if spec.type is FieldType.INT64:

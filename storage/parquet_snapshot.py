@@ -19,6 +19,12 @@ import pyarrow.parquet as pq
 
 from domain.dataset import DatasetDefinition, FieldType
 from domain.record import NormalisedRecord
+from storage.geometry_column import (
+    geometry_field,
+    geoparquet_metadata,
+    is_geometry,
+    wkb_array,
+)
 
 ROW_GROUP_SIZE = 131_072
 COMPRESSION = "zstd"
@@ -37,7 +43,9 @@ def record_schema(dataset: DatasetDefinition) -> pa.Schema:
     """Columns of a dataset's records: record id, region, then the fields in schema order."""
     fields = [pa.field("record_id", pa.string(), nullable=False), pa.field("region", pa.string())]
     fields += [
-        pa.field(spec.name, _ARROW_TYPES[spec.type], nullable=not spec.required)
+        geometry_field(spec.name, nullable=not spec.required)
+        if spec.type is FieldType.GEOMETRY
+        else pa.field(spec.name, _ARROW_TYPES[spec.type], nullable=not spec.required)
         for spec in dataset.fields
     ]
     return pa.schema(fields)
@@ -65,6 +73,8 @@ def records_table(dataset: DatasetDefinition, records: Sequence[NormalisedRecord
     for field_, values in zip(schema, columns, strict=True):
         if pa.types.is_timestamp(field_.type):
             arrays.append(pa.array(values, type=pa.int64()).cast(field_.type))
+        elif is_geometry(field_):
+            arrays.append(wkb_array(values))
         else:
             arrays.append(pa.array(values, type=field_.type))
     return pa.Table.from_arrays(arrays, schema=schema)
@@ -103,6 +113,8 @@ def partition_files(dataset: DatasetDefinition, table: pa.Table) -> list[Partiti
         part = part.drop_columns(["region", "_day"]).cast(target)
         if dataset.geometry is not None:
             part = with_point_geometry(part, dataset.geometry.lon, dataset.geometry.lat)
+        elif dataset.feature_geometry is not None:
+            part = with_feature_geometry(part, dataset)
         out.append(PartitionFile(str(region), str(day), part.num_rows, _parquet_bytes(part)))
     return out
 
@@ -141,6 +153,14 @@ def with_point_geometry(table: pa.Table, lon: str, lat: str) -> pa.Table:
     table = table.append_column(pa.field("geometry", pa.binary()), wkb)
     metadata = {**(table.schema.metadata or {}), b"geo": json.dumps(geo, sort_keys=True).encode()}
     return table.replace_schema_metadata(metadata)
+
+
+def with_feature_geometry(table: pa.Table, dataset: DatasetDefinition) -> pa.Table:
+    """GeoParquet 1.1 metadata for the dataset's geometry field (WKB already)."""
+    declaration = dataset.feature_geometry
+    assert declaration is not None
+    geo = geoparquet_metadata({declaration.field: table[declaration.field]})
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), b"geo": geo})
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -49,6 +49,7 @@ from storage.errors import (
     UnknownRecordError,
     UnknownSnapshotError,
 )
+from storage.geometry_column import intersects_box
 from storage.ingestion import IngestLedger
 from storage.object_store import ObjectStore
 from storage.parquet_snapshot import record_schema, records_table
@@ -366,9 +367,9 @@ class QueryService:
         """One page of the records that match every filter, ordered by (time, record_id).
 
         ``start`` is inclusive and ``end`` exclusive; both need a UTC offset. ``bbox`` keeps
-        records whose point lies inside it, edges included. ``fields`` chooses the columns
-        (record_id is always returned). Raises UnknownDatasetError, or BadFilterError naming
-        the parameter at fault.
+        records whose point lies inside it or whose geometry intersects it, edges included.
+        ``fields`` chooses the columns (record_id is always returned). Raises
+        UnknownDatasetError, or BadFilterError naming the parameter at fault.
         """
         dataset = self._definition(dataset_id)
         filters = self._filters(dataset, start, end, region, bbox)
@@ -417,6 +418,9 @@ class QueryService:
         wanted = _metrics(dataset, metrics)
         # A table of no columns loses its row count; record_id carries the rows for count.
         columns = list(dict.fromkeys([*keys, *(f for f, _ in wanted if f)])) or ["record_id"]
+        read = columns
+        if filters.bbox is not None and dataset.feature_geometry is not None:
+            read = list(dict.fromkeys([*columns, dataset.feature_geometry.field]))
         view = self._view(dataset)
         predicate = _predicate(dataset, filters, None)
         fragments = [
@@ -425,10 +429,11 @@ class QueryService:
             for _, fragment in files
         ]
         scanned = fragments_dataset(schema, fragments, self._location).to_table(
-            columns=columns, filter=predicate
+            columns=read, filter=predicate
         )
         tail = view.tail if predicate is None else view.tail.filter(predicate)
-        combined = pa.concat_tables([scanned, tail.select(columns).cast(scanned.schema)])
+        combined = pa.concat_tables([scanned, tail.select(read).cast(scanned.schema)])
+        combined = _in_area(dataset, filters, combined).select(columns)
         aggregations = [(f, fn) if f else ([], "count_all") for f, fn in wanted]
         grouped = combined.group_by(keys).aggregate(aggregations)
         names = [*keys, *(f"{fn}_{f}" if f else "count" for f, fn in wanted)]
@@ -512,8 +517,8 @@ class QueryService:
         if region is not None and region not in self.regions:
             known = ", ".join(sorted(r.code for r in self.regions))
             raise BadFilterError("region", f"unknown region {region!r}; known regions: {known}")
-        if bbox is not None and dataset.geometry is None:
-            raise BadFilterError("bbox", f"dataset {dataset.id!r} has no point geometry")
+        if bbox is not None and dataset.geometry is None and dataset.feature_geometry is None:
+            raise BadFilterError("bbox", f"dataset {dataset.id!r} has no geometry")
         return _Filters(start_micros, end_micros, region, bbox)
 
     def _view(self, dataset: DatasetDefinition) -> _View:
@@ -764,6 +769,17 @@ def _predicate(
     return predicate
 
 
+def _in_area(dataset: DatasetDefinition, filters: _Filters, table: pa.Table) -> pa.Table:
+    """The rows whose geometry intersects the bbox, for datasets with a geometry field (the
+    point form is filtered by the scan's predicate instead)."""
+    declaration = dataset.feature_geometry
+    if filters.bbox is None or declaration is None:
+        return table
+    box = filters.bbox
+    edges = (box.min_lon, box.min_lat, box.max_lon, box.max_lat)
+    return table.filter(intersects_box(table[declaration.field], edges))
+
+
 def _day(micros: int) -> str:
     return from_micros(micros).strftime("%Y-%m-%d")
 
@@ -826,10 +842,13 @@ def _page(
             last_day = days[index]
             index += 1
         table = fragments_dataset(schema, fragments, location).to_table(filter=predicate)
+        table = _in_area(dataset, filters, table)
         parts.append(table)
         matched += table.num_rows
         read += rows
-    tail = view.tail if predicate is None else view.tail.filter(predicate)
+    tail = _in_area(
+        dataset, filters, view.tail if predicate is None else view.tail.filter(predicate)
+    )
     if matched >= wanted and last_day is not None:
         # Tail records after the last day read come after every record read.
         next_day = datetime.strptime(last_day, "%Y-%m-%d").replace(tzinfo=UTC) + _DAY

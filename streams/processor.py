@@ -18,9 +18,11 @@ from typing import cast
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from connectors.crs import ProjNormaliser
+from connectors.geometry_inspector import ShapelyInspector
 from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
-from domain.geo import CoordinateNormaliser, Wgs84Only
+from domain.geo import CoordinateNormaliser
 from domain.ingest import ChainHead, chain_id_for, next_batch
 from domain.provenance import Provenance
 from domain.record import NormalisedRecord, RecordValidator
@@ -93,7 +95,7 @@ class IngestProcessor:
         self.ledger = ledger
         self.catalog = catalog
         self.regions = regions or RegionRegistry.default()
-        self.normaliser = normaliser or Wgs84Only()
+        self.normaliser = normaliser or ProjNormaliser()
         self.clock = clock
         self._validators: dict[str, RecordValidator] = {}
         self._heads: dict[Position, ChainHead] = {}
@@ -356,7 +358,9 @@ class IngestProcessor:
         return validator
 
     def _make_validator(self, definition: DatasetDefinition) -> RecordValidator:
-        return RecordValidator(definition, self.regions, self.normaliser)
+        return RecordValidator(
+            definition, self.regions, self.normaliser, geometry_inspector=ShapelyInspector()
+        )
 
     def _head(self, topic: str, partition: int, dataset_id: str) -> ChainHead:
         head = self._heads.get((topic, partition))

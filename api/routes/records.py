@@ -18,7 +18,7 @@ from api.dependencies import (
     StartParam,
 )
 from api.errors import problem_responses
-from api.media import MEDIA_TYPES, RecordFormat, encode
+from api.media import MEDIA_TYPES, RecordFormat, encode, json_records
 from api.schemas import RecordsPage
 from storage.query import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -95,7 +95,7 @@ def dataset_records(
         body = RecordsPage.model_construct(
             dataset_id=dataset_id,
             count=page.table.num_rows,
-            records=page.table.to_pylist(),
+            records=json_records(page.table),
             next_cursor=page.next_cursor,
             current_to_position=page.current_to_position,
         ).model_dump_json()

@@ -16,6 +16,8 @@ TD_SPEEDMAP = "td-speedmap"
 TD_DETECTOR = "td-detector"
 SDMX_OBSERVATIONS = "sdmx-observations"
 INDICATOR_OBSERVATIONS = "indicator-observations"
+HK_DISTRICT_BOUNDARIES = "hk-district-boundaries"
+HK_TRAFFIC_DETECTORS = "hk-traffic-detectors"
 
 
 def load(name: str, regions: RegionRegistry | None = None) -> DatasetDefinition:

@@ -37,7 +37,7 @@ async def test_a_dataset_describes_its_schema_and_freshness(
 
     assert body["time_field"] == "observed_at"
     assert body["key_fields"] == ["sensor_id", "observed_at"]
-    assert body["geometry"] == {"lat": "lat", "lon": "lon", "crs": "EPSG:4326"}
+    assert body["geometry"] == {"lat": "lat", "lon": "lon", "field": None, "crs": "EPSG:4326"}
     assert [f["name"] for f in body["fields"]] == list(stored.dataset.field_names)
     assert [c["name"] for c in body["columns"]] == [
         "record_id",
