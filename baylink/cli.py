@@ -6,7 +6,15 @@ import sys
 
 import typer
 
-from baylink import cli_dataset, cli_demo, cli_ingest, cli_runtime, cli_snapshots, cli_status
+from baylink import (
+    cli_connector,
+    cli_dataset,
+    cli_demo,
+    cli_ingest,
+    cli_runtime,
+    cli_snapshots,
+    cli_status,
+)
 from baylink.errors import BaylinkCliError
 from baylink.runtime.parent_watch import watch_supervisor
 
@@ -23,6 +31,7 @@ cli_dataset.register(app)
 cli_snapshots.register(app)
 cli_demo.register(app)
 cli_status.register(app)
+cli_connector.register(app)
 
 
 def main() -> None:

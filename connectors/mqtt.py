@@ -110,7 +110,11 @@ class MqttSubscription:
 
     async def messages(self) -> AsyncIterator[MqttMessage]:
         while True:
-            yield await self._queue.get()
+            yield await self.next_message()
+
+    async def next_message(self) -> MqttMessage:
+        """The next message received; cancelling the wait loses none."""
+        return await self._queue.get()
 
     def ack(self, message: MqttMessage) -> None:
         """Acknowledge one message: the broker forgets it (call after it is published)."""

@@ -93,6 +93,11 @@ class DirectoryWatch:
     clock: Callable[[], float] = time.monotonic
     _sightings: dict[str, _Sighting] = field(default_factory=dict, repr=False)
 
+    @property
+    def pending(self) -> bool:
+        """Whether files were seen that have not settled yet."""
+        return bool(self._sightings)
+
     def scan(self, taken: Mapping[str, FileCheckpoint]) -> list[WatchedFile]:
         """Files that settled since they were last taken, oldest first.
 

@@ -155,3 +155,13 @@ async def ingest_payload(
         on_progress=on_progress,
     )
     return IngestResult(report, parsed, parse_error, provenance)
+
+
+async def publish_refused(
+    producer: AIOKafkaProducer, fetched: FetchedPayload, target: IngestTarget, error: PayloadError
+) -> IngestResult:
+    """Record a payload refused before parsing (e.g. too large) as a rejected payload."""
+    provenance = provenance_of(fetched, target)
+    parsed = ParsedPayload(rows=[], format=target.fmt.connector)
+    report = await publish(producer, fetched, target, provenance, parsed, error, batch_size=1)
+    return IngestResult(report, parsed, error, provenance)
