@@ -143,10 +143,9 @@ class SourceConfig(BaseModel):
         transport = self.transport
         if transport is Transport.MQTT:
             self.mqtt_location()
-        elif transport is Transport.HTTP:
-            if not urlsplit(self.location).hostname:
-                raise ValueError(f"location {self.location!r} names no host")
-        elif self.glob is not None and transport is not Transport.DIRECTORY:
+        elif transport is Transport.HTTP and not urlsplit(self.location).hostname:
+            raise ValueError(f"location {self.location!r} names no host")
+        if self.glob is not None and transport is not Transport.DIRECTORY:
             raise ValueError("glob applies only to a directory location")
         return self
 
@@ -236,7 +235,8 @@ def _where(config: object, loc: tuple[int | str, ...]) -> str:
                 parts[-1] += f" ({named['name']})"
             node = named
         else:
-            parts.append(str(step))
+            key = str(step)
+            parts.append(key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else repr(key))
             node = node.get(step) if isinstance(node, dict) else None
     return ".".join(parts)
 
