@@ -216,3 +216,11 @@ def test_any_mutated_config_is_accepted_or_refused_in_one_line(
     assert config.sources
     for source in config.sources:
         assert source.transport in set(Transport)
+
+
+def test_the_example_config_in_the_repository_is_valid() -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "connectors.yaml"
+
+    sources = load_config(example).sources
+
+    assert [s.transport for s in sources] == [Transport.HTTP, Transport.DIRECTORY, Transport.MQTT]
