@@ -63,6 +63,7 @@ def test_mqtt_readings_become_queryable_records_even_when_sent_while_the_connect
             "region": "mo",
             "location": f"mqtt://{HOST}:{PORT}/{topic}",
             "client_id": client_id,
+            "limits": {"max_bytes": 4096},
         },
     )
     batches = [reading_rows(10, prefix=f"mqtt{n}-") for n in range(5)]
@@ -75,7 +76,7 @@ def test_mqtt_readings_become_queryable_records_even_when_sent_while_the_connect
         try:
             runner.wait_for_output("mo-sensors: subscribed to")
             publish_qos1(topic, *(jsonl(rows) for rows in batches[:3]))
-            publish_qos1(topic, b"this line is not JSON\n")
+            publish_qos1(topic, b"this line is not JSON\n", b"x" * 5000)
             wait_until(lambda: len(served_records(port)) == 30, 90, what="30 records served")
             first_exit = runner.stop()
 
@@ -96,5 +97,11 @@ def test_mqtt_readings_become_queryable_records_even_when_sent_while_the_connect
         str(row["sensor_id"]) for rows in batches for row in rows
     )
     assert listed[0]["accepted"] == 50
-    assert listed[0]["rejected"] == 1
+    # The line that is not JSON is one rejected record; the oversize message a rejected
+    # payload, recorded with its reason rather than dropped.
+    assert listed[0]["rejected"] == 2
+    assert (
+        f"message on {topic} holds 5000 bytes; the limit is 4096 bytes "
+        "(recorded as a rejected payload)" in runner.output()
+    )
     assert runner.output().count("mo-sensors: published 10 records in") == 5

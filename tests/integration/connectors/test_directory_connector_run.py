@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -69,3 +70,52 @@ def test_files_dropped_in_a_watched_directory_are_ingested_once_across_restarts(
     assert audit.accepted_records == audit.distinct_record_ids == 65
     assert audit.rejected == 0
     assert audit.duplicates == 0
+
+
+def test_a_failing_source_is_reported_and_retried_while_the_others_keep_feeding(
+    fed: FedPlatform, tmp_path: Path
+) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    write_csv(incoming / "a.csv", reading_rows(12, prefix="beside-a-failure"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    dead_url = f"http://127.0.0.1:{closed_port}/feed.csv"
+    config = write_config(
+        tmp_path / "connectors.yaml",
+        {
+            "name": "dead-feed",
+            "dataset": fed.readings.id,
+            "format": "csv",
+            "location": dead_url,
+            "retry": {"base": 0.05, "cap": 0.1, "attempts": 2},
+        },
+        {
+            "name": "hk-drops",
+            "dataset": fed.readings.id,
+            "format": "csv",
+            "location": str(incoming) + "/",
+            "schedule": {"interval": 0.2, "settle": 0.2},
+        },
+    )
+
+    once = fed.env.cli("connector", "run", str(config), "--once", check=False)
+    runner = fed.connector(str(config))
+    runner.start()
+    try:
+        runner.wait_for_output("dead-feed: retrying in", count=2)
+        write_csv(incoming / "b.csv", reading_rows(8, prefix="beside-a-failure-b"))
+        runner.wait_for_output("hk-drops: published 8 records")
+        exit_code = runner.stop()
+    finally:
+        runner.kill()
+
+    assert once.returncode == 2
+    assert "hk-drops: published 12 records" in once.stdout
+    [error] = once.stderr.strip().splitlines()
+    assert error.startswith(f"baylink: error: 1 of 2 sources failed: dead-feed: {dead_url}: ")
+    assert "ConnectError" in error
+    assert exit_code == 0
+    wait_until(lambda: fed.audit().accepted_records >= 20, 60, what="20 records")
+    assert fed.audit().accepted_records == fed.audit().distinct_record_ids == 20
