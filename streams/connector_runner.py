@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import glob as globbing
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,9 @@ tracer = trace.get_tracer("baylink.connectors")
 log = logging.getLogger("baylink.connectors.runner")
 Say = Callable[[str], None]
 # Errors a source survives: it reports them and tries again later.
+# Messages of one MQTT subscription being published at once; Mosquitto sends 20 unacked
+# QoS 1 messages to a client by default, so more would wait anyway.
+MQTT_MESSAGES_IN_FLIGHT = 16
 _SOURCE_ERRORS = (ConnectorError, KafkaError, DomainError, StorageError, OSError)
 
 
@@ -225,30 +228,63 @@ class SourceRunner:
         )
         await subscription.start()
         self.services.say(f"{source.name}: subscribed to {subscription.uri} (QoS 1)")
+        # Several messages are published at once (each acked when its own records are), so
+        # the rate is not bound by one broker round trip per message.
+        slots = asyncio.Semaphore(MQTT_MESSAGES_IN_FLIGHT)
+        in_flight: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+        broken = asyncio.Event()
+
+        async def handle(message: MqttMessage) -> None:
+            try:
+                await self._ingest_message(message, target)
+                subscription.ack(message)
+            except Exception as error:
+                # Left unacked: the broker delivers it again once we reconnect.
+                failures.append(error)
+                broken.set()
+            finally:
+                slots.release()
+
         try:
             # In a single pass, the queue is drained until it stays empty for the settle time.
             idle = max(source.schedule.settle, 1.0) if self.once else None
-            while not self.services.stop.is_set():
-                message = await self._next_message(subscription.next_message(), idle)
+            while not self.services.stop.is_set() and not broken.is_set():
+                await slots.acquire()
+                message = await self._next_message(subscription, idle, broken)
                 if message is None:
+                    slots.release()
                     if self.once:
-                        return
+                        break
                     continue
-                await self._ingest_message(message, target)
-                subscription.ack(message)
-                self.retry.reset()
+                task = asyncio.create_task(handle(message))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            if in_flight:
+                await asyncio.wait(in_flight)
+            if failures:
+                raise failures[0]
+            self.retry.reset()
         finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
             await subscription.stop()
 
     async def _next_message(
-        self, getting: Awaitable[MqttMessage], idle: float | None
+        self, subscription: MqttSubscription, idle: float | None, broken: asyncio.Event
     ) -> MqttMessage | None:
-        get = asyncio.ensure_future(getting)
-        stopping = asyncio.ensure_future(self.services.stop.wait())
+        """The next message; None when idle that long, stopping, or a publish failed."""
+        get = asyncio.ensure_future(subscription.next_message())
+        waits = [
+            asyncio.ensure_future(self.services.stop.wait()),
+            asyncio.ensure_future(broken.wait()),
+        ]
         done, _ = await asyncio.wait(
-            {get, stopping}, timeout=idle, return_when=asyncio.FIRST_COMPLETED
+            {get, *waits}, timeout=idle, return_when=asyncio.FIRST_COMPLETED
         )
-        stopping.cancel()
+        for wait in waits:
+            wait.cancel()
         if get in done:
             return get.result()
         get.cancel()

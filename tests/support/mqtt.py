@@ -23,6 +23,5 @@ def forget_session(client_id: str) -> None:
         callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
     )
     client.connect(HOST, PORT)
-    client.loop_start()
+    client.loop(timeout=2)  # reads the CONNACK: the broker has dropped the session by then
     client.disconnect()
-    client.loop_stop()
