@@ -42,10 +42,10 @@ from streams.ingest_pipeline import IngestResult, IngestTarget
 tracer = trace.get_tracer("baylink.connectors")
 log = logging.getLogger("baylink.connectors.runner")
 Say = Callable[[str], None]
-# Errors a source survives: it reports them and tries again later.
 # Messages of one MQTT subscription being published at once; Mosquitto sends 20 unacked
 # QoS 1 messages to a client by default, so more would wait anyway.
 MQTT_MESSAGES_IN_FLIGHT = 16
+# Errors a source survives: it reports them and tries again later.
 _SOURCE_ERRORS = (ConnectorError, KafkaError, DomainError, StorageError, OSError)
 
 

@@ -6,57 +6,23 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 import yaml
-from aiokafka.errors import KafkaConnectionError
 
 from connectors.config import parse_config
 from domain.dataset import DatasetDefinition
 from storage.catalog import Catalog
 from storage.connector_checkpoints import ConnectorCheckpoints
 from streams.connector_runner import RunnerServices, run_sources
+from tests.support.fake_producer import FlakyProducer
 from tests.support.feed_server import feed_server
 from tests.support.mqtt import HOST, PORT, forget_session, publish_qos1
 from tests.support.platform import SENSOR_READINGS
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class _Metadata:
-    partition: int
-    offset: int
-
-
-@dataclass
-class FlakyProducer:
-    """Stands in for the Kafka producer: refuses the first ``failures`` sends, keeps the rest."""
-
-    failures: int
-    sent: list[list[Any]] = field(default_factory=list)
-    refused: int = 0
-
-    async def send(self, topic: str, *, value: bytes, partition: int, **_: Any) -> Any:
-        if self.refused < self.failures:
-            self.refused += 1
-            raise KafkaConnectionError("broker unreachable (test)")
-        self.sent.append(msgspec.msgpack.decode(value))
-        done: asyncio.Future[_Metadata] = asyncio.get_running_loop().create_future()
-        done.set_result(_Metadata(partition, len(self.sent)))
-        return done
-
-    def sensor_ids(self) -> set[str]:
-        # Each sent value is a batch of rows; a row is a list with the key fields' values.
-        return {str(value) for batch in self.sent for row in batch for value in _values(row)}
-
-
-def _values(row: Any) -> list[Any]:
-    return list(row.values()) if isinstance(row, dict) else list(row)
 
 
 @pytest.fixture
