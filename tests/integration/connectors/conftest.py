@@ -11,9 +11,11 @@ import yaml
 
 from domain.dataset import DatasetDefinition
 from storage.catalog import Catalog
+from storage.connector_checkpoints import ConnectorCheckpoints
 from storage.ingestion import IngestLedger
 from tests.support.connector import ConnectorProcess
 from tests.support.platform import (
+    SENSOR_READINGS,
     PlatformEnv,
     StoreAudit,
     WorkerProcess,
@@ -84,3 +86,15 @@ def fed(platform: FedPlatform, tmp_path: Path) -> FedPlatform:
     finally:
         catalog.close()
     return FedPlatform(env, platform.worker, readings, platform.ledger)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[Catalog, ConnectorCheckpoints]]:
+    """A SQLite store with the sensor-readings dataset, for runners with a stand-in producer."""
+    url = f"sqlite:///{tmp_path / 'events.sqlite'}"
+    catalog = Catalog(url)
+    catalog.register(DatasetDefinition.from_dict(yaml.safe_load(SENSOR_READINGS.read_text())))
+    checkpoints = ConnectorCheckpoints(url)
+    yield catalog, checkpoints
+    checkpoints.close()
+    catalog.close()

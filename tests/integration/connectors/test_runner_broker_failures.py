@@ -6,34 +6,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from connectors.config import parse_config
-from domain.dataset import DatasetDefinition
 from storage.catalog import Catalog
 from storage.connector_checkpoints import ConnectorCheckpoints
 from streams.connector_runner import RunnerServices, run_sources
 from tests.support.fake_producer import FlakyProducer
 from tests.support.feed_server import feed_server
 from tests.support.mqtt import HOST, PORT, forget_session, publish_qos1
-from tests.support.platform import SENSOR_READINGS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Catalog, ConnectorCheckpoints]]:
-    url = f"sqlite:///{tmp_path / 'events.sqlite'}"
-    catalog = Catalog(url)
-    catalog.register(DatasetDefinition.from_dict(yaml.safe_load(SENSOR_READINGS.read_text())))
-    checkpoints = ConnectorCheckpoints(url)
-    yield catalog, checkpoints
-    checkpoints.close()
-    catalog.close()
 
 
 @pytest.fixture

@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
 from connectors.config import parse_config
-from domain.dataset import DatasetDefinition
 from storage.catalog import Catalog
 from storage.connector_checkpoints import ConnectorCheckpoints
 from streams import wire
 from streams.connector_runner import RunnerServices, run_sources
 from tests.support.fake_producer import FlakyProducer
 from tests.support.feed_server import feed_server
-from tests.support.platform import SENSOR_READINGS
 from tests.support.telemetry import in_memory_telemetry
 
 pytestmark = pytest.mark.integration
 
 DATASET = "gba.traffic.sensor-readings"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Catalog, ConnectorCheckpoints]]:
-    url = f"sqlite:///{tmp_path / 'events.sqlite'}"
-    catalog = Catalog(url)
-    catalog.register(DatasetDefinition.from_dict(yaml.safe_load(SENSOR_READINGS.read_text())))
-    checkpoints = ConnectorCheckpoints(url)
-    yield catalog, checkpoints
-    checkpoints.close()
-    catalog.close()
 
 
 async def test_a_polled_payload_is_one_trace_whose_ids_reach_kafka_and_provenance(
