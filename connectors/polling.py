@@ -105,6 +105,8 @@ class HttpPoller:
     sleep: Sleep = asyncio.sleep
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     transport: httpx.AsyncBaseTransport | None = None
+    # Checked after each backoff sleep: a stopping connector does not start another attempt.
+    stopping: Callable[[], bool] = lambda: False
     delays: list[float] = field(default_factory=list)
 
     async def poll(self, previous: HttpCheckpoint | None) -> PollResult:
@@ -127,6 +129,8 @@ class HttpPoller:
                     delay = jittered if delay is None else delay
                     self.delays.append(delay)
                     await self.sleep(delay)
+                    if self.stopping():
+                        raise
                     continue
                 self.backoff.reset()
                 return PollResult(result.payload, result.checkpoint, result.status, attempt)

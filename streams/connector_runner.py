@@ -137,6 +137,7 @@ class SourceRunner:
             max_attempts=source.retry.attempts,
             backoff=Backoff(base=source.retry.base, cap=source.retry.cap),
             sleep=self._pause,
+            stopping=self.services.stop.is_set,
         )
         target = dataclasses.replace(
             target,

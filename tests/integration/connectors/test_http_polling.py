@@ -195,3 +195,24 @@ async def test_a_refused_connection_is_retried_then_reported() -> None:
         await closed.poll(None)
 
     assert sleep.delays == [0.5, 1.0]
+
+
+async def test_a_stopping_poller_makes_no_further_attempt_after_its_backoff(
+    feed: RunningFeed,
+) -> None:
+    feed.state.failures = [ScriptedFailure(503)] * 5
+    sleep = RecordedSleep()
+    stopping = HttpPoller(
+        feed.url,
+        max_bytes=1024,
+        max_attempts=5,
+        backoff=Backoff(random=lambda: 0.5),
+        sleep=sleep,
+        stopping=lambda: len(sleep.delays) >= 1,
+    )
+
+    with pytest.raises(TransientSourceError):
+        await stopping.poll(None)
+
+    assert feed.state.statuses == [503]
+    assert sleep.delays == [0.5]
