@@ -54,7 +54,8 @@ class MqttEndpoint:
 
 
 class MqttSubscription:
-    """Subscribe once, then iterate ``messages()`` and ``ack`` each after publishing it."""
+    """``start``, then take messages (``next_message`` or ``messages()``) and ``ack`` each
+    once it is published; ``stop`` leaves the unacked ones with the broker."""
 
     def __init__(
         self, endpoint: MqttEndpoint, *, max_bytes: int, connect_timeout: float = 10.0
@@ -64,7 +65,8 @@ class MqttSubscription:
         self.connect_timeout = connect_timeout
         self._queue: asyncio.Queue[MqttMessage] = asyncio.Queue()
         self._subscribed = asyncio.Event()
-        self._failure: str | None = None
+        self._failure: str | None = None  # the last refused connection, while retrying
+        self._refused: str | None = None  # a refused subscription: retrying will not help
         self._loop: asyncio.AbstractEventLoop | None = None
         # Packet ids are per connection: a message received before a reconnect must not be
         # acked by its old id, which may now name another message. The broker resends it.
@@ -104,9 +106,9 @@ class MqttSubscription:
             raise SourceError(
                 f"cannot subscribe to {self.uri} within {self.connect_timeout:.0f}s: {why}"
             ) from None
-        if self._failure is not None and not self._client.is_connected():
+        if self._refused is not None:
             await self.stop()
-            raise SourceError(f"cannot subscribe to {self.uri}: {self._failure}")
+            raise SourceError(f"cannot subscribe to {self.uri}: {self._refused}")
 
     async def messages(self) -> AsyncIterator[MqttMessage]:
         while True:
@@ -156,7 +158,7 @@ class MqttSubscription:
         _properties: Any,
     ) -> None:
         if any(reason.is_failure for reason in reasons):
-            self._failure = f"broker refused the subscription: {reasons[0]}"
+            self._refused = f"broker refused the subscription: {reasons[0]}"
         self._threadsafe(self._subscribed.set)
 
     def _on_disconnect(

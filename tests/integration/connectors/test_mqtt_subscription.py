@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from connectors.errors import SourceError
 from connectors.mqtt import MqttEndpoint, MqttMessage, MqttSubscription
 from tests.support.mqtt import HOST, PORT, forget_session, publish_qos1
 
@@ -111,3 +113,17 @@ async def test_a_message_over_the_limit_arrives_refused_with_a_reason(
     assert message.error is not None
     assert message.error.reason == "too-large"
     assert f"message on {topic} holds 10 bytes; the limit is 8 bytes" == message.error.message
+
+
+async def test_a_broker_that_does_not_answer_is_a_source_error_within_the_timeout() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    subscription = MqttSubscription(
+        MqttEndpoint(HOST, closed_port, "t", "baylink-test-nobody"), max_bytes=8, connect_timeout=1
+    )
+
+    with pytest.raises(
+        SourceError, match=r"cannot subscribe to mqtt://127\.0\.0\.1:\d+/t within 1s"
+    ):
+        await subscription.start()
