@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,6 +29,12 @@ def jsonl(rows: list[dict[str, Any]]) -> bytes:
         + b"\n"
         for r in rows
     )
+
+
+def paced(topic: str, messages: list[bytes]) -> None:
+    for start in range(0, len(messages), 10):
+        publish_qos1(topic, *messages[start : start + 10])
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -55,10 +63,14 @@ def test_mqtt_readings_survive_a_killed_connector(
     runner.start()
     try:
         runner.wait_for_output("mqtt-crash: subscribed to")
-        publish_qos1(topic, *messages)
+        # Sent at a pace for about 3 s, so the kill lands mid-stream, some messages in hand
+        # and the rest still arriving while the connector is down.
+        sender = threading.Thread(target=paced, args=(topic, messages))
+        sender.start()
         runner.wait_for_output("mqtt-crash: published 5 records", count=30)
         runner.kill()
         published_before_kill = runner.output().count("mqtt-crash: published 5 records")
+        sender.join(timeout=60)
         runner.start()
         wait_until(lambda: fed.audit().accepted_records >= 1500, 120, what="1,500 records")
         runner.stop()
