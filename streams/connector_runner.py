@@ -339,6 +339,8 @@ class SourceRunner:
                 f"{self.source.name}: published {result.report.rows} records "
                 f"in {result.report.messages} messages from {where}"
             )
+        for note in result.parsed.notes:
+            self.services.say(f"{self.source.name}: {where}: {note}")
         return result
 
     def _failed(self, error: BaseException, what: str | None = None) -> None:

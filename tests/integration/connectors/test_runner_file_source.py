@@ -11,7 +11,7 @@ from storage.connector_checkpoints import ConnectorCheckpoints
 from streams.connector_runner import RunnerServices, run_sources
 from tests.support.fake_producer import FlakyProducer
 
-HEADER = b"sensor_id,observed_at,lat,lon\n"
+HEADER = b"sensor_id,observed_at,lat,lon,colour\n"
 
 
 async def test_a_file_source_is_taken_once_per_version_of_its_bytes(
@@ -19,7 +19,7 @@ async def test_a_file_source_is_taken_once_per_version_of_its_bytes(
 ) -> None:
     catalog, checkpoints = store
     path = tmp_path / "latest.csv"
-    path.write_bytes(HEADER + b"f1,2024-05-01T08:00:00Z,22.5,114\n")
+    path.write_bytes(HEADER + b"f1,2024-05-01T08:00:00Z,22.5,114,red\n")
     config = parse_config(
         {
             "sources": [
@@ -43,7 +43,7 @@ async def test_a_file_source_is_taken_once_per_version_of_its_bytes(
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     [touched] = await run_sources(config, services, once=True)
     path.write_bytes(
-        HEADER + b"f1,2024-05-01T08:00:00Z,22.5,114\nf2,2024-05-01T08:01:00Z,22.5,114\n"
+        HEADER + b"f1,2024-05-01T08:00:00Z,22.5,114,red\nf2,2024-05-01T08:01:00Z,22.5,114,red\n"
     )
     [changed] = await run_sources(config, services, once=True)
 
@@ -54,3 +54,6 @@ async def test_a_file_source_is_taken_once_per_version_of_its_bytes(
     assert (changed.payloads, changed.records) == (1, 2)
     assert sum(len(batch) for batch in producer.sent) == 3  # 1 row, then 2
     assert list(checkpoints.load("latest")) == ["latest.csv"]
+    # The parser's remarks reach the status lines.
+    note = "columns not in 'gba.traffic.sensor-readings' were kept: ['colour']"
+    assert f"latest: {path.as_uri()}: {note}" in lines
