@@ -7,6 +7,7 @@ import sys
 import typer
 
 from baylink import (
+    cli_connector,
     cli_dataset,
     cli_demo,
     cli_governance,
@@ -32,6 +33,7 @@ cli_snapshots.register(app)
 cli_demo.register(app)
 cli_status.register(app)
 cli_governance.register(app)
+cli_connector.register(app)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -19,30 +18,19 @@ from baylink.cli_options import Broker, DataDir, EventStore, Json
 from baylink.context import PlatformContext, resolve_context
 from baylink.errors import BaylinkCliError
 from baylink.telemetry_setup import start_telemetry
-from connectors.errors import ConnectorError, PayloadError, SourceError
+from connectors.errors import PayloadError, SourceError
 from connectors.formats import FORMATS, Format, ParseOptions, UnknownFormatError, format_named
 from connectors.formats import format_of as format_of_location
 from connectors.gtfs_static import GtfsStatic
-from connectors.payload import ParsedPayload
 from connectors.source import FetchedPayload, fetch
 from domain.dataset import DatasetDefinition
 from domain.errors import DomainError
 from domain.ingest import chain_id_for
-from domain.provenance import Provenance
-from observability.propagation import (
-    current_traceparent,
-    span_id_of_current_span,
-    trace_id_of_current_span,
-)
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger, IngestOutcome, outcome_of
-from streams import wire
-from streams.publisher import (
-    PublishReport,
-    make_producer,
-    publish_payload_rejection,
-    publish_rows,
-)
+from streams import ingest_pipeline
+from streams.ingest_pipeline import IngestResult, IngestTarget
+from streams.publisher import PublishReport, make_producer
 from streams.worker import run_forever
 
 tracer = trace.get_tracer("baylink.connectors")
@@ -157,7 +145,7 @@ def ingest(
 
 def _fetch_parse_publish(request: IngestRequest, as_json: bool) -> PayloadError | None:
     context, ledger, definition = request.context, request.ledger, request.definition
-    location, fmt = request.location, request.fmt
+    location = request.location
     with tracer.start_as_current_span("connector fetch", attributes={"url.full": location}):
         try:
             fetched = fetch(location)
@@ -165,55 +153,18 @@ def _fetch_parse_publish(request: IngestRequest, as_json: bool) -> PayloadError 
             raise BaylinkCliError(str(error)) from None
         except PayloadError as error:
             raise BaylinkCliError(f"{location}: {error.message}") from None
-    provenance = Provenance(
-        source_uri=fetched.uri,
-        received_at=fetched.received_at,
-        payload_sha256=hashlib.sha256(fetched.data).hexdigest(),
-        connector=fmt.connector,
-        connector_version=fmt.version,
-        region=request.region or definition.owner_region,
-        wire_schema_version=wire.WIRE_SCHEMA_VERSION,
-        trace_id=trace_id_of_current_span(),
-        span_id=span_id_of_current_span(),
-    )
+    target = IngestTarget(definition, request.fmt, request.options, request.region)
     heads_before = {
         p: ledger.chain_head(chain_id_for(definition.id, p)).version
         for p in range(definition.partitions)
     }
-    parse_error: PayloadError | None = None
-    with tracer.start_as_current_span(
-        "connector parse", attributes={"baylink.payload.bytes": len(fetched.data)}
-    ) as span:
-        try:
-            parsed = fmt.parse(fetched.data, definition, request.options)
-        except PayloadError as error:
-            span.set_attribute("baylink.rejection.reason", error.reason)
-            parse_error, parsed = error, ParsedPayload(rows=[], format=fmt.connector)
-        span.set_attribute("baylink.rows", len(parsed.rows))
-    with tracer.start_as_current_span(
-        f"publish {definition.ingest_topic}",
-        kind=trace.SpanKind.PRODUCER,
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.destination.name": definition.ingest_topic,
-        },
-    ):
-        try:
-            report = asyncio.run(
-                _publish(
-                    context,
-                    definition,
-                    provenance,
-                    fetched,
-                    parsed,
-                    parse_error,
-                    current_traceparent(),
-                )
-            )
-        except KafkaError as error:
-            raise BaylinkCliError(
-                f"cannot publish to {context.streams.bootstrap_servers}: {error}"
-            ) from None
+    try:
+        result = asyncio.run(_parse_and_publish(context, fetched, target))
+    except KafkaError as error:
+        raise BaylinkCliError(
+            f"cannot publish to {context.streams.bootstrap_servers}: {error}"
+        ) from None
+    report = result.report
     if not request.wait:
         summary = {"published_messages": report.messages, "published_records": report.rows}
         typer.echo(
@@ -225,7 +176,7 @@ def _fetch_parse_publish(request: IngestRequest, as_json: bool) -> PayloadError 
         with tracer.start_as_current_span("wait for the store"):
             outcome = _wait_for(ledger, definition, report, heads_before, request.timeout)
         _print_outcome(outcome, as_json)
-    return parse_error
+    return result.parse_error
 
 
 def _ingest(request: IngestRequest, as_json: bool) -> None:
@@ -241,41 +192,29 @@ def _ingest(request: IngestRequest, as_json: bool) -> None:
         )
 
 
-async def _publish(
-    context: PlatformContext,
-    definition: DatasetDefinition,
-    provenance: Provenance,
-    fetched: FetchedPayload,
-    parsed: ParsedPayload,
-    parse_error: ConnectorError | None,
-    traceparent: str | None,
-) -> PublishReport:
+async def _parse_and_publish(
+    context: PlatformContext, fetched: FetchedPayload, target: IngestTarget
+) -> IngestResult:
+    provenance = ingest_pipeline.provenance_of(fetched, target)
+    parsed, parse_error = await ingest_pipeline.parse(fetched, target)
     producer = make_producer(context.streams.bootstrap_servers)
     await producer.start()
     try:
-        if isinstance(parse_error, PayloadError):
-            return await publish_payload_rejection(
-                producer,
-                definition,
-                provenance,
-                reason=parse_error.reason,
-                message=parse_error.message,
-                size=len(fetched.data),
-                traceparent=traceparent,
-            )
         with _progress() as progress:
             task = progress.add_task("publishing", total=len(parsed.rows))
-            return await publish_rows(
+            report = await ingest_pipeline.publish(
                 producer,
-                definition,
-                parsed.rows,
+                fetched,
+                target,
                 provenance,
+                parsed,
+                parse_error,
                 batch_size=context.streams.batch_size,
-                traceparent=traceparent,
                 on_progress=lambda n: progress.advance(task, n),
             )
     finally:
         await producer.stop()
+    return IngestResult(report, parsed, parse_error, provenance)
 
 
 def _wait_for(

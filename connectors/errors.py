@@ -25,3 +25,14 @@ class PayloadError(ConnectorError):
 
 class SourceError(ConnectorError):
     """A path or URL cannot be read."""
+
+
+class TransientSourceError(SourceError):
+    """A source failed in a way worth retrying soon (5xx, 429, timeout, refused connection).
+
+    ``retry_after`` is the wait in seconds the server asked for, when it said.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
