@@ -11,12 +11,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from api.app import create_app
 from api.services import QueryServiceProvider
 from api.settings import ApiSettings
 from storage.object_store_factory import open_object_store
 from tests.integration.api.readings import StoredReadings, store_readings
+from tests.support.credentials import ADMIN, ADMIN_TOKEN
 from tests.support.services import (
     S3Endpoint,
     fresh_postgres_url,
@@ -73,7 +75,11 @@ def served_readings(
             patch.setenv(name, value)
         stored = store_readings(event_store_url, open_object_store(object_store_url))
         app = create_app(
-            ApiSettings(event_store_url=event_store_url, object_store_url=object_store_url)
+            ApiSettings(
+                event_store_url=event_store_url,
+                object_store_url=object_store_url,
+                admin_token=SecretStr(ADMIN_TOKEN),
+            )
         )
         provider = app.state.query_service
         assert isinstance(provider, QueryServiceProvider)
@@ -86,7 +92,9 @@ def served_readings(
 @pytest.fixture
 async def api(served_readings: ServedReadings) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=served_readings.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://baylink", headers=ADMIN
+    ) as client:
         yield client
 
 
