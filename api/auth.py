@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from api.errors import AuthenticationError
@@ -146,11 +147,19 @@ class _IssuerKeys:
 
     def verified(self, token: str) -> dict[str, Any]:
         try:
-            key = self._pem if self._jwks is None else self._jwks.get_signing_key_from_jwt(token)
+            key = self._pem
+            if self._jwks is not None:
+                key = self._jwks.get_signing_key_from_jwt(token).key
+            # Only the algorithms of the key's own type: a token naming another one is
+            # refused before PyJWT tries to read the key for it.
+            family = "RS" if isinstance(key, rsa.RSAPublicKey) else "ES"
+            algorithms = [a for a in self.issuer.algorithms if a.startswith(family)]
+            if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) or not algorithms:
+                raise AuthenticationError("the issuer's key is not one of its algorithms")
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
-                algorithms=list(self.issuer.algorithms),
+                algorithms=algorithms,
                 audience=self.issuer.audience,
                 issuer=self.issuer.issuer,
                 leeway=self.issuer.leeway_seconds,
