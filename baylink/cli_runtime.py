@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from baylink.runtime.admin_token import API_ADMIN_TOKEN_ENV, ensure_admin_token
 from baylink.runtime.broker import MEMORY_STORAGE, TansuBroker
 from baylink.runtime.errors import (
     AlreadyRunningError,
@@ -91,6 +92,7 @@ def up(
     event_store_url = event_store or f"sqlite:///{data_dir / 'events.sqlite'}"
     object_store_url = object_store or (data_dir / "objects").as_uri()
     api_url = f"http://{api_host}:{api_port}"
+    admin_token, admin_token_file = ensure_admin_token(data_dir)
 
     embedded = None if broker else TansuBroker(log_dir, storage_url=broker_storage)
     supervisor: Supervisor | None = None
@@ -110,6 +112,10 @@ def up(
         # Each service serves its metrics as Prometheus text on loopback; `status` reads them.
         worker_metrics, snapshots_metrics = free_ports(2)
         specs = _child_specs(env, api_host, api_port, log_dir, worker_metrics, snapshots_metrics)
+        # Only the API holds the admin token.
+        specs[-1] = dataclasses.replace(
+            specs[-1], env={**specs[-1].env, API_ADMIN_TOKEN_ENV: admin_token}
+        )
         pids = {"supervisor": os.getpid()}
         if embedded is not None and embedded.pid is not None:
             pids["broker"] = embedded.pid
@@ -141,6 +147,7 @@ def up(
             supervisor.pids,
             log_dir,
             embedded_storage=(broker_storage if embedded else None),
+            admin_token_file=admin_token_file,
         )
         exit_code = supervisor.run()
     finally:
@@ -169,6 +176,7 @@ def serve_api(
     from pydantic import ValidationError
 
     from api.app import create_app
+    from api.auth import UnsafeSettingsError
     from api.settings import ApiSettings
 
     try:
@@ -183,8 +191,12 @@ def serve_api(
     settings = settings.model_copy(update=overrides)
     ensure_port_free(settings.host, settings.port)
     start_telemetry("api", log_level="INFO")
+    try:
+        app = create_app(settings)
+    except UnsafeSettingsError as error:
+        raise RuntimeFailureError(str(error)) from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",
@@ -225,6 +237,7 @@ def _print_summary(
     pids: dict[str, int],
     log_dir: Path,
     embedded_storage: str | None,
+    admin_token_file: Path | None,
 ) -> None:
     broker_kind = f"embedded Tansu, {embedded_storage}" if embedded_storage else "external"
     typer.echo(f"baylink up: data dir {data_dir}")
@@ -238,6 +251,8 @@ def _print_summary(
     )
     typer.echo(f"  metrics       {', '.join(state.metrics_urls.values())}")
     typer.echo(f"  state         {state_path(data_dir)}")
+    where = admin_token_file or "the BAYLINK_ADMIN_TOKEN environment variable"
+    typer.echo(f"  admin token   in {where} (send it as Authorization: Bearer <token>)")
     typer.echo("Press Ctrl-C to stop.")
 
 
