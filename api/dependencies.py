@@ -72,13 +72,14 @@ def _access_log(request: Request) -> AccessLog:
 
 
 def _policy_service(
-    request: Request,
-    principal: Annotated[Principal, Depends(authenticated)],
-    query: Annotated[QueryService, Depends(_query_service)],
+    request: Request, principal: Annotated[Principal, Depends(authenticated)]
 ) -> PolicyService:
-    governance: LedgerProvider[Governance] = request.app.state.governance
-    secret: bytes = request.app.state.pseudonym_secret
-    return PolicyService(principal, query, governance.get(), _access_log(request), secret)
+    state = request.app.state
+    query: QueryServiceProvider = state.query_service
+    governance: LedgerProvider[Governance] = state.governance
+    access_log: LedgerProvider[AccessLog] = state.access_log
+    secret: bytes = state.pseudonym_secret
+    return PolicyService(principal, query.get, governance.get, access_log.get, secret)
 
 
 def _bbox(

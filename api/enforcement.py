@@ -136,16 +136,27 @@ class PolicyService:
     def __init__(
         self,
         principal: Principal,
-        query: QueryService,
-        governance: Governance,
-        access_log: AccessLog,
+        query: Callable[[], QueryService],
+        governance: Callable[[], Governance],
+        access_log: Callable[[], AccessLog],
         pseudonym_secret: bytes,
     ) -> None:
+        # The stores are opened on first use: a request refused before then opens nothing.
         self.principal = principal
-        self.query = query
-        self.governance = governance
-        self.access_log = access_log
+        self._query, self._governance, self._access_log = query, governance, access_log
         self._key = pseudonym_key(pseudonym_secret, principal.name)
+
+    @property
+    def query(self) -> QueryService:
+        return self._query()
+
+    @property
+    def governance(self) -> Governance:
+        return self._governance()
+
+    @property
+    def access_log(self) -> AccessLog:
+        return self._access_log()
 
     # Catalog ------------------------------------------------------------------------------
 
