@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from api.auth import AUDIT, Principal
@@ -64,7 +64,28 @@ class Grant:
         dropped = {
             t.field for t in self.decision.transformations if t.kind is TransformationKind.DROP
         }
-        return tuple(name for name in self.decision.columns if name not in dropped)
+        return tuple(name for name in self.applied.columns if name not in dropped)
+
+    @property
+    def applied(self) -> Decision:
+        """The decision as this API applies it. Coarsening to H3 cells needs the H3 view,
+        which the query API does not have: the location is withheld instead, never sent
+        finer than granted."""
+        transformations = self.decision.transformations
+        geometry = self.dataset.geometry
+        h3 = [
+            t
+            for t in transformations
+            if t.kind is TransformationKind.COARSEN_LOCATION and "h3_resolution" in t.params
+        ]
+        if not h3 or geometry is None:
+            return self.decision
+        hidden = {geometry.lat, geometry.lon}
+        return replace(
+            self.decision,
+            columns=tuple(c for c in self.decision.columns if c not in hidden),
+            transformations=tuple(t for t in transformations if t not in h3),
+        )
 
     @property
     def summarised(self) -> bool:
@@ -217,7 +238,7 @@ class PolicyService:
             )
             table = page.table
             if not self.principal.admin:
-                table = partner_view(table, grant.dataset, grant.decision, self._key)
+                table = partner_view(table, grant.dataset, grant.applied, self._key)
                 if fields is not None and transformed and not grant.summarised:
                     wanted = dict.fromkeys(["record_id", *fields])
                     table = table.select([c for c in wanted if c in table.column_names])
