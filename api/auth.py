@@ -38,9 +38,14 @@ class UnsafeSettingsError(Exception):
 
 def check_admin_token(settings: ApiSettings) -> None:
     """Refuse a placeholder or short admin token unless BAYLINK_ENV is development."""
-    if settings.admin_token is None or settings.environment == "development":
+    if settings.admin_token is not None:
+        check_admin_token_value(settings.admin_token.get_secret_value(), settings.environment)
+
+
+def check_admin_token_value(token: str, environment: str) -> None:
+    """UnsafeSettingsError for a placeholder or short ``token`` outside development."""
+    if environment == "development":
         return
-    token = settings.admin_token.get_secret_value()
     if token.strip().lower() in _PLACEHOLDERS or len(token) < MIN_ADMIN_TOKEN_LENGTH:
         raise UnsafeSettingsError(
             "the admin token (BAYLINK_ADMIN_TOKEN) is a placeholder or shorter than "

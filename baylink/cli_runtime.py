@@ -86,13 +86,14 @@ def up(
     data_dir = resolve_data_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     _refuse_if_already_running(data_dir)
+    admin_token, admin_token_file = ensure_admin_token(data_dir)
+    _refuse_unsafe_admin_token(admin_token)
     # Checked before anything starts, so a taken port costs nothing to clean up.
     ensure_port_free(api_host, api_port)
     log_dir = data_dir / "logs"
     event_store_url = event_store or f"sqlite:///{data_dir / 'events.sqlite'}"
     object_store_url = object_store or (data_dir / "objects").as_uri()
     api_url = f"http://{api_host}:{api_port}"
-    admin_token, admin_token_file = ensure_admin_token(data_dir)
 
     embedded = None if broker else TansuBroker(log_dir, storage_url=broker_storage)
     supervisor: Supervisor | None = None
@@ -254,6 +255,16 @@ def _print_summary(
     where = admin_token_file or "the BAYLINK_ADMIN_TOKEN environment variable"
     typer.echo(f"  admin token   in {where} (send it as Authorization: Bearer <token>)")
     typer.echo("Press Ctrl-C to stop.")
+
+
+def _refuse_unsafe_admin_token(token: str) -> None:
+    # Checked before anything starts, rather than by an API child restarted in a loop.
+    from api.auth import UnsafeSettingsError, check_admin_token_value
+
+    try:
+        check_admin_token_value(token, os.environ.get("BAYLINK_ENV", "production"))
+    except UnsafeSettingsError as error:
+        raise RuntimeFailureError(str(error)) from None
 
 
 def _refuse_if_already_running(data_dir: Path) -> None:

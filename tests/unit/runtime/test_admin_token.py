@@ -3,6 +3,9 @@ where only its owner can read it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +49,24 @@ def test_a_placeholder_passes_only_in_development() -> None:
     with pytest.raises(UnsafeSettingsError):
         check_admin_token(ApiSettings(admin_token=SecretStr("changeme")))
     check_admin_token(ApiSettings(admin_token=SecretStr("changeme"), environment="development"))
+
+
+def test_up_refuses_a_placeholder_token_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLINK_")}
+    env["BAYLINK_ADMIN_TOKEN"] = "changeme"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "baylink", "up", "--data-dir", str(tmp_path / "up")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "BAYLINK_ADMIN_TOKEN" in result.stderr
+    assert not (tmp_path / "up" / "runtime.json").exists()
+    assert not (tmp_path / "up" / "logs").exists()
