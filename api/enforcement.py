@@ -128,6 +128,17 @@ class Grant:
             and scope.end is None
         )
 
+    @property
+    def limits_rows(self) -> bool:
+        return self.decision.row_scope != RowScope()
+
+    @property
+    def limits_rows_within_files(self) -> bool:
+        """Whether the grant cuts through files (by box or time), so their counts are not
+        the caller's to see."""
+        scope = self.decision.row_scope
+        return scope.bbox is not None or scope.start is not None or scope.end is not None
+
     def reaches_region(self, region: str) -> bool:
         regions = self.decision.row_scope.regions
         return regions is None or region in regions
@@ -293,12 +304,12 @@ class PolicyService:
 
     # Snapshots ----------------------------------------------------------------------------
 
-    def snapshots(self, dataset_id: str) -> list[SnapshotSummary]:
+    def snapshots(self, dataset_id: str) -> tuple[list[SnapshotSummary], Grant]:
         with self._logged("snapshots") as outcome:
-            self._grant(dataset_id, outcome)
+            grant = self._grant(dataset_id, outcome)
             found = self.query.snapshots(dataset_id)
             outcome.rows = len(found)
-            return found
+            return found, grant
 
     def snapshot(self, dataset_id: str, snapshot_id: str) -> tuple[PublishedSnapshot, Grant]:
         """The snapshot and the grant: the route gives file URLs only where the grant covers

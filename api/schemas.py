@@ -88,7 +88,7 @@ class SnapshotRef(BaseModel):
     snapshot_id: str
     first_position: int
     last_position: int
-    row_count: int
+    row_count: int | None = Field(description="Null where your grant limits rows by box or time.")
     published_at: datetime
     manifest_sha256: str
     href: str = Field(description="Path of the snapshot's manifest in this API.")
@@ -238,7 +238,7 @@ class ManifestFileModel(BaseModel):
     key: str
     region: str
     date: str
-    rows: int
+    rows: int | None = Field(description="Null where your grant limits rows by box or time.")
     bytes: int
     sha256: str
     url: str | None = Field(
@@ -268,7 +268,7 @@ class SnapshotManifest(BaseModel):
     snapshot_id: str
     first_position: int
     last_position: int
-    row_count: int
+    row_count: int | None = Field(description="Null where your grant limits rows by box or time.")
     published_at: datetime
     manifest_key: str
     manifest_sha256: str

@@ -22,10 +22,12 @@ router = APIRouter(tags=["snapshots"])
 )
 def list_snapshots(dataset_id: DatasetId, policy: PolicyDep) -> SnapshotList:
     """The dataset's published snapshots, oldest first."""
-    return SnapshotList(
-        dataset_id=dataset_id,
-        snapshots=[SnapshotRef.of(dataset_id, s) for s in policy.snapshots(dataset_id)],
-    )
+    found, grant = policy.snapshots(dataset_id)
+    refs = [SnapshotRef.of(dataset_id, s) for s in found]
+    if not policy.principal.admin and grant.limits_rows:
+        for ref in refs:
+            ref.row_count = None  # counts rows the grant does not reach
+    return SnapshotList(dataset_id=dataset_id, snapshots=refs)
 
 
 @router.get(
@@ -47,7 +49,11 @@ def get_snapshot(
             file.url = None
             file.export = _export_path(dataset_id, file.region, file.date)
     manifest.files = files
-    manifest.row_count = sum(f.rows for f in files)
+    manifest.row_count = sum(f.rows or 0 for f in files)
+    if grant.limits_rows_within_files:
+        manifest.row_count = None
+        for file in files:
+            file.rows = None
     if not whole or len(files) != len(found.manifest.files):
         manifest.manifest_url = None
     return manifest

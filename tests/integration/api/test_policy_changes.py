@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -182,3 +183,29 @@ async def test_file_urls_are_given_where_a_grant_covers_whole_files(
     records = await fresh_api.get(export, headers=bearer(fresh_governed.store.keys[HK_DEPT]))
     assert records.status_code == 200
     assert records.headers["content-type"].startswith("application/vnd.apache.parquet")
+
+
+async def test_snapshot_counts_are_given_only_for_rows_within_the_grant(
+    fresh_governed: ServedGoverned, fresh_api: httpx.AsyncClient
+) -> None:
+    keys = fresh_governed.store.keys
+
+    async def snapshots(key: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        listed = (await fresh_api.get(f"/v1/datasets/{SZ}/snapshots", headers=key)).json()
+        first = listed["snapshots"][0]
+        return first, (await fresh_api.get(first["href"], headers=key)).json()
+
+    admin_ref, admin_manifest = await snapshots(ADMIN)
+    by_region_ref, by_region = await snapshots(bearer(keys[HK_DEPT]))
+    by_box_ref, by_box = await snapshots(bearer(keys[MO_DSAT]))
+
+    assert admin_ref["row_count"] == admin_manifest["row_count"] > 0
+    # Rows limited to regions: whole files of those regions, counted.
+    assert by_region_ref["row_count"] is None
+    reached = [f for f in admin_manifest["files"] if f["region"] in {"gd-shenzhen", "hk"}]
+    assert by_region["row_count"] == sum(f["rows"] for f in reached)
+    assert [f["rows"] for f in by_region["files"]] == [f["rows"] for f in reached]
+    # Rows limited to a box cut through files: no counts at all.
+    assert by_box_ref["row_count"] is None
+    assert by_box["row_count"] is None
+    assert all(f["rows"] is None for f in by_box["files"])
