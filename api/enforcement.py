@@ -242,12 +242,9 @@ class PolicyService:
                 grant = self._grant(found.dataset_id, outcome)
             except UnknownDatasetError:
                 raise unknown_record(record_id) from None
-            scope = grant.decision.row_scope
-            if not self.principal.admin and (
-                scope.regions is not None or scope.bbox or scope.start or scope.end
-            ):
+            if not self.principal.admin and grant.limits_rows:
                 try:
-                    found = self.query.provenance(record_id, scope)
+                    found = self.query.provenance(record_id, grant.decision.row_scope)
                 except UnknownRecordError:
                     outcome.reason, outcome.allowed = "outside-row-scope", False
                     raise unknown_record(record_id) from None
