@@ -1,5 +1,6 @@
 """Credentials: the admin token, partner API keys (revocation, rotation with overlap) and JWTs
-from configured issuers. Every credential that is not valid now gets 401 and no data."""
+from configured issuers. Every credential that is not valid now gets 401 and no data, also
+when generated: random tokens, forged JWTs and valid ones with one character changed."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from api.app import create_app
@@ -29,7 +33,7 @@ from api.auth import UnsafeSettingsError
 from api.settings import ApiSettings, JwtIssuer
 from storage.governance import Governance
 from tests.integration.api.conftest import ServedGoverned, app_over, bearer
-from tests.integration.api.governed import GZ_BUREAU, HK, HK_DEPT, MO_DSAT, SZ
+from tests.integration.api.governed import GZ_BUREAU, HK, HK_DEPT, MO_DSAT, PARTNERS, SZ
 from tests.support.credentials import ADMIN
 
 pytestmark = pytest.mark.integration
@@ -369,3 +373,86 @@ def test_the_admin_token_is_read_from_baylink_admin_token(
     assert settings.admin_token is not None
     assert settings.admin_token.get_secret_value() == "z" * 40
     assert settings.environment == "development"
+
+
+_ASCII = st.characters(min_codepoint=33, max_codepoint=126)
+
+
+@pytest.fixture(scope="module")
+def auth_app(
+    served_governed: ServedGoverned, issuers: tuple[Issuers, list[JwtIssuer]]
+) -> Iterator[FastAPI]:
+    with app_over(
+        served_governed.event_store_url,
+        served_governed.object_store_url,
+        jwt_issuers=issuers[1],
+        rate_limit_per_second=1e6,
+        rate_limit_burst=10**6,
+    ) as app:
+        yield app
+
+
+@st.composite
+def forged_jwts(draw: st.DrawFn) -> str:
+    now = int(time.time())
+    header = {
+        "alg": draw(st.sampled_from(["none", "None", "HS256", "RS256", "ES256", "PS256", ""])),
+        "typ": "JWT",
+    }
+    if draw(st.booleans()):
+        header["kid"] = draw(st.sampled_from(["k1", "k2", "../../etc/passwd"]))
+    claims = {
+        "iss": draw(st.sampled_from([ISSUER_RSA, "https://rogue.example", ""])),
+        "aud": draw(st.sampled_from([AUDIENCE, "other"])),
+        "sub": draw(st.sampled_from([*PARTNERS, "admin", ""])),
+        "client_id": draw(st.sampled_from(PARTNERS)),
+        "exp": now + draw(st.integers(-10_000, 10_000)),
+        "nbf": now - draw(st.integers(-10_000, 10_000)),
+    }
+    signature = base64.urlsafe_b64encode(draw(st.binary(max_size=300))).decode().rstrip("=")
+    return f"{_segment(header)}.{_segment(claims)}.{signature}"
+
+
+def _status(app: FastAPI, token: str) -> tuple[int, str]:
+    async def ask() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as api:
+            return await api.get(RECORDS, headers=bearer(token))
+
+    response = asyncio.run(ask())
+    return response.status_code, response.text
+
+
+@settings(
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(token=st.one_of(st.text(_ASCII, min_size=1, max_size=200), forged_jwts()))
+def test_no_generated_token_reads_anything(auth_app: FastAPI, token: str) -> None:
+    status, body = _status(auth_app, token)
+
+    assert status == 401, body
+    assert "records" not in json.loads(body)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_a_valid_token_with_any_one_character_changed_is_refused(
+    auth_app: FastAPI, issuers: tuple[Issuers, list[JwtIssuer]], data: st.DataObject
+) -> None:
+    now = int(time.time())
+    claims = {"iss": ISSUER_RSA, "aud": AUDIENCE, "sub": PARTNERS[0], "exp": now + 300,
+              "nbf": now - 5}  # fmt: skip
+    token = jwt.encode(claims, issuers[0].rs, algorithm="RS256")
+    # Not the last character: it may carry only padding bits, decoding to the same signature.
+    where = data.draw(st.integers(0, len(token) - 2).filter(lambda i: token[i] != "."))
+    replacement = data.draw(
+        st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_").filter(
+            lambda c: c != token[where]
+        )
+    )
+    changed = token[:where] + replacement + token[where + 1 :]
+    status, body = _status(auth_app, changed)
+
+    assert status == 401, body
