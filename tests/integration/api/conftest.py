@@ -117,9 +117,12 @@ class ServedGoverned:
 
 
 @contextmanager
-def serving_governed(directory: Path, **settings: Any) -> Iterator[ServedGoverned]:
-    """The governed store in ``directory`` and an app over it (extra ApiSettings allowed)."""
-    event_store_url = f"sqlite:///{directory / 'events.sqlite'}"
+def serving_governed(
+    directory: Path, event_store_url: str | None = None, **settings: Any
+) -> Iterator[ServedGoverned]:
+    """The governed store in ``directory`` (events there too unless ``event_store_url`` says
+    otherwise) and an app over it (extra ApiSettings allowed)."""
+    event_store_url = event_store_url or f"sqlite:///{directory / 'events.sqlite'}"
     object_store_url = (directory / "objects").as_uri()
     store = store_governed(event_store_url, open_object_store(object_store_url))
     with app_over(event_store_url, object_store_url, **settings) as app:
@@ -153,10 +156,12 @@ def served_governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served
         yield served
 
 
-@pytest.fixture
-def fresh_governed(tmp_path: Path) -> Iterator[ServedGoverned]:
-    """A governed store of the test's own, for tests that change agreements or the whitelist."""
-    with serving_governed(tmp_path) as served:
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_governed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedGoverned]:
+    """A governed store of the test's own, for tests that change agreements or the whitelist,
+    on SQLite and on PostgreSQL."""
+    factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    with _event_store_url(request.param, factory) as url, serving_governed(tmp_path, url) as served:
         yield served
 
 
