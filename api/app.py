@@ -22,6 +22,7 @@ from api.metrics import metrics_router
 from api.openapi import install_openapi
 from api.route_telemetry import UNTIMED, RouteTelemetry
 from api.routes import v1_router
+from api.sealed_cursor import CursorSeal
 from api.services import LedgerProvider, QueryServiceProvider
 from api.settings import ApiSettings
 from storage.access_log import AccessLog
@@ -77,6 +78,7 @@ def create_app(
     app.state.authenticator = Authenticator(admin_token, governance.get, settings.jwt_issuers)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.state.pseudonym_secret = _pseudonym_secret(settings)
+    app.state.cursor_seal = CursorSeal(app.state.pseudonym_secret)
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health_router(dict(readiness_checks or {})))

@@ -13,6 +13,7 @@ from api.enforcement import PolicyService
 from api.errors import ApiError, AuthenticationError
 from api.limits import RateLimiter
 from api.media import RecordFormat, negotiate
+from api.sealed_cursor import CursorSeal
 from api.services import LedgerProvider, QueryServiceProvider
 from storage.access_log import AccessLog
 from storage.governance import Governance
@@ -79,7 +80,8 @@ def _policy_service(
     governance: LedgerProvider[Governance] = state.governance
     access_log: LedgerProvider[AccessLog] = state.access_log
     secret: bytes = state.pseudonym_secret
-    return PolicyService(principal, query.get, governance.get, access_log.get, secret)
+    seal: CursorSeal = state.cursor_seal
+    return PolicyService(principal, query.get, governance.get, access_log.get, secret, seal)
 
 
 def _bbox(

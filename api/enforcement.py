@@ -19,6 +19,7 @@ import pyarrow as pa
 from api.auth import AUDIT, Principal
 from api.errors import ForbiddenError
 from api.grant import Grant
+from api.sealed_cursor import CursorSeal
 from domain.agreement import RowScope
 from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
@@ -82,11 +83,13 @@ class PolicyService:
         governance: Callable[[], Governance],
         access_log: Callable[[], AccessLog],
         pseudonym_secret: bytes,
+        seal: CursorSeal,
     ) -> None:
         # The stores are opened on first use: a request refused before then opens nothing.
         self.principal = principal
         self._query, self._governance, self._access_log = query, governance, access_log
         self._key = pseudonym_key(pseudonym_secret, principal.name)
+        self._seal = seal
 
     @property
     def query(self) -> QueryService:
@@ -151,6 +154,8 @@ class PolicyService:
             if fields is not None:
                 self._check_fields(grant, fields)
             transformed = bool(grant.decision.transformations)
+            if cursor is not None and not self.principal.admin:
+                cursor = self._seal.open(cursor)
             page = self.query.records(
                 dataset_id,
                 start=start,
@@ -169,7 +174,10 @@ class PolicyService:
                     wanted = dict.fromkeys(["record_id", *fields])
                     table = table.select([c for c in wanted if c in table.column_names])
             outcome.rows = table.num_rows
-            return RecordPage(table, page.next_cursor, page.current_to_position)
+            next_cursor = page.next_cursor
+            if next_cursor is not None and not self.principal.admin:
+                next_cursor = self._seal.seal(next_cursor)
+            return RecordPage(table, next_cursor, page.current_to_position)
 
     def aggregate(
         self,
