@@ -6,9 +6,17 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.auth import Authenticator, Principal
+from api.enforcement import PolicyService
+from api.errors import ApiError, AuthenticationError
+from api.limits import RateLimiter
 from api.media import RecordFormat, negotiate
-from api.services import QueryServiceProvider
+from api.sealed_cursor import CursorSeal
+from api.services import LedgerProvider, QueryServiceProvider
+from storage.access_log import AccessLog
+from storage.governance import Governance
 from storage.query import BoundingBox, QueryService
 
 DATASET_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$"
@@ -25,6 +33,55 @@ def _query_service(request: Request) -> QueryService:
     provider = request.app.state.query_service
     assert isinstance(provider, QueryServiceProvider)
     return provider.get()
+
+
+# Declares the bearer scheme in the OpenAPI document; the header itself is read below, so that
+# every refusal is the API's own 401 problem.
+_BEARER = HTTPBearer(auto_error=False, description="An API key, a partner JWT or the admin token.")
+
+
+def authenticated(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Principal:
+    """The caller, once per request: 401 without a valid credential, 429 over the partner's
+    rate. Both refusals are written to the access log."""
+    state = request.app.state
+    authenticator: Authenticator = state.authenticator
+    limiter: RateLimiter = state.rate_limiter
+    principal: Principal | None = None
+    try:
+        principal = authenticator.principal(request.headers.get("authorization"))
+        if not principal.admin:
+            limiter.take(principal.name)
+    except ApiError as error:
+        reason = "unauthenticated" if isinstance(error, AuthenticationError) else "rate-limited"
+        _access_log(request).record(
+            None if principal is None else principal.caller,
+            "authenticate",
+            None,
+            reason=f"{reason}: {error}",
+            allowed=False,
+        )
+        raise
+    return principal
+
+
+def _access_log(request: Request) -> AccessLog:
+    provider: LedgerProvider[AccessLog] = request.app.state.access_log
+    return provider.get()
+
+
+def _policy_service(
+    request: Request, principal: Annotated[Principal, Depends(authenticated)]
+) -> PolicyService:
+    state = request.app.state
+    query: QueryServiceProvider = state.query_service
+    governance: LedgerProvider[Governance] = state.governance
+    access_log: LedgerProvider[AccessLog] = state.access_log
+    secret: bytes = state.pseudonym_secret
+    seal: CursorSeal = state.cursor_seal
+    return PolicyService(principal, query.get, governance.get, access_log.get, secret, seal)
 
 
 def _bbox(
@@ -68,6 +125,8 @@ def _record_format(
 
 
 QueryServiceDep = Annotated[QueryService, Depends(_query_service)]
+PrincipalDep = Annotated[Principal, Depends(authenticated)]
+PolicyDep = Annotated[PolicyService, Depends(_policy_service)]
 StartParam = Annotated[
     datetime | None, Query(description="Earliest time (inclusive), ISO 8601 with a UTC offset.")
 ]

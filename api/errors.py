@@ -35,6 +35,31 @@ _TYPE_PREFIX = "urn:baylink:problem:"
 class ApiError(Exception):
     """Base of the errors the API raises itself (storage raises the rest)."""
 
+    def response_headers(self) -> dict[str, str] | None:
+        return None
+
+
+class AuthenticationError(ApiError):
+    """No credential, or one that is not valid now."""
+
+    def response_headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": 'Bearer realm="baylink"'}
+
+
+class ForbiddenError(ApiError):
+    """A valid credential without the scope the route needs."""
+
+
+class RateLimitedError(ApiError):
+    """The partner has used up its requests for now."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
 
 class NotAcceptableError(ApiError):
     """None of the media types the client accepts is one the API can send."""
@@ -66,6 +91,9 @@ _KINDS: tuple[tuple[type[Exception], _Kind], ...] = (
     (BadFilterError, _Kind("bad-filter", "Bad filter", 400)),
     (SnapshotUnavailableError, _Kind("snapshot-unavailable", "Snapshot unavailable", 503)),
     (NotAcceptableError, _Kind("not-acceptable", "Not acceptable", 406)),
+    (AuthenticationError, _Kind("unauthenticated", "Unauthorized", 401)),
+    (ForbiddenError, _Kind("forbidden", "Forbidden", 403)),
+    (RateLimitedError, _Kind("rate-limited", "Too many requests", 429)),
     (StoreUnavailableError, _Kind("store-unavailable", "Store unavailable", 503)),
     (QueryError, _Kind("bad-query", "Query cannot be answered", 400)),
 )
@@ -108,7 +136,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def named_error(request: Request, error: Exception) -> ProblemResponse:
         kind = next(k for cls, k in _KINDS if isinstance(error, cls))
         parameter = error.parameter if isinstance(error, BadFilterError) else None
-        return problem_response(kind, str(error), request, parameter=parameter)
+        headers = error.response_headers() if isinstance(error, ApiError) else None
+        return problem_response(kind, str(error), request, parameter=parameter, headers=headers)
 
     async def invalid_request(request: Request, error: Exception) -> ProblemResponse:
         assert isinstance(error, RequestValidationError)

@@ -90,7 +90,7 @@ class SnapshotRef(BaseModel):
     snapshot_id: str
     first_position: int
     last_position: int
-    row_count: int
+    row_count: int | None = Field(description="Null where your grant limits rows by box or time.")
     published_at: datetime
     manifest_sha256: str
     href: str = Field(description="Path of the snapshot's manifest in this API.")
@@ -125,6 +125,15 @@ class FreshnessModel(BaseModel):
         )
 
 
+class DatasetAccessModel(BaseModel):
+    """A partner that can see a dataset: as a partner of its owner region, or under an
+    agreement."""
+
+    partner_id: str
+    reason: str = Field(description="owner-region or agreement")
+    agreement_id: str | None = None
+
+
 class DatasetSummaryModel(BaseModel):
     """A registered dataset, as the catalog lists it."""
 
@@ -135,6 +144,10 @@ class DatasetSummaryModel(BaseModel):
     title: dict[str, str] = Field(description="Title by language tag (en, zh-Hant, zh-Hans).")
     classification: str = Field(description="The most protected of its fields' levels.")
     latest_snapshot: SnapshotRef | None
+    access: list[DatasetAccessModel] | None = Field(
+        default=None,
+        description="Shown to the administrator only: the partners that can see the dataset.",
+    )
 
     @classmethod
     def of(cls, summary: DatasetSummary) -> DatasetSummaryModel:
@@ -230,10 +243,18 @@ class ManifestFileModel(BaseModel):
     key: str
     region: str
     date: str
-    rows: int
+    rows: int | None = Field(description="Null where your grant limits rows by box or time.")
     bytes: int
     sha256: str
-    url: str = Field(description="Where to fetch it (presigned for S3, file:// when local).")
+    url: str | None = Field(
+        default=None,
+        description="Where to fetch it (presigned for S3, file:// when local); only when your "
+        "grant covers the whole file.",
+    )
+    export: str | None = Field(
+        default=None,
+        description="Otherwise: this API's path to the file's records as your grant shows them.",
+    )
 
 
 class ChainHeadModel(BaseModel):
@@ -252,11 +273,13 @@ class SnapshotManifest(BaseModel):
     snapshot_id: str
     first_position: int
     last_position: int
-    row_count: int
+    row_count: int | None = Field(description="Null where your grant limits rows by box or time.")
     published_at: datetime
     manifest_key: str
     manifest_sha256: str
-    manifest_url: str
+    manifest_url: str | None = Field(
+        description="Where to fetch the manifest; only when your grant covers every file."
+    )
     files: list[ManifestFileModel]
     chain_heads: list[ChainHeadModel]
     writer: dict[str, Any]
@@ -368,3 +391,29 @@ def _identity(definition: DatasetDefinition) -> dict[str, Any]:
 def _ref(summary: DatasetSummary) -> SnapshotRef | None:
     latest = summary.latest_snapshot
     return SnapshotRef.of(summary.definition.id, latest) if latest else None
+
+
+class AccessEntryModel(BaseModel):
+    """One access: who asked for what, what was decided on which grounds, what was returned."""
+
+    position: int = Field(description="Position in the event log; page with `after`.")
+    at: datetime
+    partner_id: str | None = Field(description="Null for the administrator or no credential.")
+    action: str
+    dataset_id: str | None
+    allowed: bool
+    reason: str
+    agreement_id: str | None
+    whitelist_version: int | None
+    whitelist_rule: str | None
+    rows: int
+    columns: list[str]
+
+
+class AccessLogPage(BaseModel):
+    """Access-log entries after a position, oldest first."""
+
+    entries: list[AccessEntryModel]
+    next_after: int | None = Field(
+        description="Pass as `after` for the next page; null when this page was not full."
+    )

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from api.errors import StoreUnavailableError
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
+from storage.ledger import LedgerApplication
 from storage.object_store_factory import open_object_store
 from storage.query import QueryService
 from storage.snapshots import SnapshotLedger
 
 _log = logging.getLogger("baylink.api")
+T = TypeVar("T", bound=LedgerApplication)
 
 
 class QueryServiceProvider:
@@ -64,3 +68,31 @@ def _open(event_store_url: str, object_store_url: str) -> QueryService:
             application.close()
         raise
     return QueryService(catalog, snapshots, ingest, store)
+
+
+class LedgerProvider(Generic[T]):
+    """One application of the event store (governance, the access log), opened on first use."""
+
+    def __init__(self, event_store_url: str, kind: Callable[[str], T]) -> None:
+        self.event_store_url = event_store_url
+        self._kind = kind
+        self._application: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        with self._lock:
+            if self._application is None:
+                try:
+                    self._application = self._kind(self.event_store_url)
+                except Exception as error:
+                    _log.exception("cannot open the event store")
+                    raise StoreUnavailableError(
+                        "the event store cannot be opened; the server log says why"
+                    ) from error
+            return self._application
+
+    def close(self) -> None:
+        with self._lock:
+            if self._application is not None:
+                self._application.close()
+                self._application = None

@@ -21,6 +21,7 @@ import httpx
 import typer
 
 from baylink.errors import BaylinkCliError
+from baylink.runtime.admin_token import admin_token_path, configured_admin_token
 from baylink.runtime.state import state_path
 
 DEMO_REGIONS = ("gd-shenzhen", "hk", "mo")
@@ -59,7 +60,7 @@ def demo(
         api = f"http://127.0.0.1:{api_port}"
         _wait_until_ready(up, data_dir, api)
         _feed(data_dir)
-        _print_guide(api)
+        _print_guide(api, admin_token_path(data_dir))
         up.wait()
     except KeyboardInterrupt:
         up.send_signal(signal.SIGINT)
@@ -148,19 +149,29 @@ def _write_readings(path: Path, count: int = 3_000) -> Path:
     return path
 
 
-def _print_guide(api: str) -> None:
+def _print_guide(api: str, token_file: Path) -> None:
     records = f"{api}/v1/datasets/{READINGS}/records"
+    auth, where = _auth_option(token_file)
     typer.echo(
         f"""
 baylink demo is running. Open:
   API docs     {api}/docs
-  catalog      {api}/v1/datasets
+  catalog      curl {auth} '{api}/v1/datasets'
 
+Every /v1 request needs a credential; the admin token is in {where}.
 Three queries to try:
-  curl '{records}?region=hk&limit=5'
-  curl '{records}?bbox=113.5,22.1,113.6,22.3&fields=sensor_id,speed&format=csv'
-  curl '{api}/v1/datasets/{VEHICLES}/records?limit=3'
+  curl {auth} '{records}?region=hk&limit=5'
+  curl {auth} '{records}?bbox=113.5,22.1,113.6,22.3&fields=sensor_id,speed&format=csv'
+  curl {auth} '{api}/v1/datasets/{VEHICLES}/records?limit=3'
 
 Snapshots are written every few seconds: {api}/v1/datasets/{READINGS}/snapshots
 Press Ctrl-C to stop."""
     )
+
+
+def _auth_option(token_file: Path) -> tuple[str, str]:
+    """curl's option sending the admin token, and where the token is."""
+    if configured_admin_token() is not None:
+        variable = "BAYLINK_ADMIN_TOKEN"
+        return f'-H "Authorization: Bearer ${variable}"', f"the {variable} environment variable"
+    return f'-H "Authorization: Bearer $(cat {token_file})"', str(token_file)

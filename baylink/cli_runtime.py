@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from baylink.runtime.admin_token import API_ADMIN_TOKEN_ENV, ensure_admin_token
 from baylink.runtime.broker import MEMORY_STORAGE, TansuBroker
 from baylink.runtime.errors import (
     AlreadyRunningError,
@@ -85,6 +86,8 @@ def up(
     data_dir = resolve_data_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     _refuse_if_already_running(data_dir)
+    admin_token, admin_token_file = ensure_admin_token(data_dir)
+    _refuse_unsafe_admin_token(admin_token)
     # Checked before anything starts, so a taken port costs nothing to clean up.
     ensure_port_free(api_host, api_port)
     log_dir = data_dir / "logs"
@@ -110,6 +113,10 @@ def up(
         # Each service serves its metrics as Prometheus text on loopback; `status` reads them.
         worker_metrics, snapshots_metrics = free_ports(2)
         specs = _child_specs(env, api_host, api_port, log_dir, worker_metrics, snapshots_metrics)
+        # Only the API holds the admin token.
+        specs[-1] = dataclasses.replace(
+            specs[-1], env={**specs[-1].env, API_ADMIN_TOKEN_ENV: admin_token}
+        )
         pids = {"supervisor": os.getpid()}
         if embedded is not None and embedded.pid is not None:
             pids["broker"] = embedded.pid
@@ -141,6 +148,7 @@ def up(
             supervisor.pids,
             log_dir,
             embedded_storage=(broker_storage if embedded else None),
+            admin_token_file=admin_token_file,
         )
         exit_code = supervisor.run()
     finally:
@@ -169,6 +177,7 @@ def serve_api(
     from pydantic import ValidationError
 
     from api.app import create_app
+    from api.auth import UnsafeSettingsError
     from api.settings import ApiSettings
 
     try:
@@ -183,8 +192,12 @@ def serve_api(
     settings = settings.model_copy(update=overrides)
     ensure_port_free(settings.host, settings.port)
     start_telemetry("api", log_level="INFO")
+    try:
+        app = create_app(settings)
+    except UnsafeSettingsError as error:
+        raise RuntimeFailureError(str(error)) from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",
@@ -225,6 +238,7 @@ def _print_summary(
     pids: dict[str, int],
     log_dir: Path,
     embedded_storage: str | None,
+    admin_token_file: Path | None,
 ) -> None:
     broker_kind = f"embedded Tansu, {embedded_storage}" if embedded_storage else "external"
     typer.echo(f"baylink up: data dir {data_dir}")
@@ -238,7 +252,19 @@ def _print_summary(
     )
     typer.echo(f"  metrics       {', '.join(state.metrics_urls.values())}")
     typer.echo(f"  state         {state_path(data_dir)}")
+    where = admin_token_file or "the BAYLINK_ADMIN_TOKEN environment variable"
+    typer.echo(f"  admin token   in {where} (send it as Authorization: Bearer <token>)")
     typer.echo("Press Ctrl-C to stop.")
+
+
+def _refuse_unsafe_admin_token(token: str) -> None:
+    # Checked before anything starts, rather than by an API child restarted in a loop.
+    from api.auth import UnsafeSettingsError, check_admin_token_value
+
+    try:
+        check_admin_token_value(token, os.environ.get("BAYLINK_ENV", "production"))
+    except UnsafeSettingsError as error:
+        raise RuntimeFailureError(str(error)) from None
 
 
 def _refuse_if_already_running(data_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,15 +59,18 @@ class AccessLog(LedgerApplication):
         rows: int = 0,
         at: datetime | None = None,
         reason: str | None = None,
+        dataset_id: str | None = None,
+        allowed: bool | None = None,
     ) -> None:
         """One access. ``decision`` None means no policy was reached (e.g. no credential);
-        then ``reason`` says why."""
+        then ``reason`` says why, and ``allowed`` whether the request was answered (a
+        request for no one dataset, such as the catalog, is answered without a decision)."""
         entry = AccessRecord(
             at=at or datetime.now(UTC),
             partner_id=None if caller is None else caller.partner_id,
             action=action,
-            dataset_id=None if decision is None else decision.dataset_id,
-            allowed=decision is not None and decision.allowed,
+            dataset_id=dataset_id if decision is None else decision.dataset_id,
+            allowed=(decision is not None and decision.allowed) if allowed is None else allowed,
             reason=reason or ("" if decision is None else decision.reason.value),
             agreement_id=None if decision is None else decision.agreement_id,
             whitelist_version=None if decision is None else decision.whitelist_version,
@@ -82,8 +86,10 @@ class AccessLog(LedgerApplication):
         limit: int = 1000,
         partner_id: str | None = None,
         dataset_id: str | None = None,
+        where: Callable[[AccessEntry], bool] | None = None,
     ) -> list[AccessEntry]:
-        """Entries after log position ``after``, oldest first, at most ``limit`` of them."""
+        """Entries after log position ``after``, oldest first, at most ``limit`` of them;
+        ``where`` keeps only those it is true of."""
         found: list[AccessEntry] = []
         start = after + 1
         while len(found) < limit:
@@ -94,8 +100,10 @@ class AccessLog(LedgerApplication):
                 break
             for notification in notifications:
                 entry = _entry(notification.id, vars(self.mapper.to_domain_event(notification)))
-                if (partner_id is None or entry.partner_id == partner_id) and (
-                    dataset_id is None or entry.dataset_id == dataset_id
+                if (
+                    (partner_id is None or entry.partner_id == partner_id)
+                    and (dataset_id is None or entry.dataset_id == dataset_id)
+                    and (where is None or where(entry))
                 ):
                     found.append(entry)
                     if len(found) == limit:

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from domain.agreement import RowScope
 from domain.dataset import DatasetDefinition, FieldType
 from domain.errors import DatasetNotFoundError
 from domain.ingest import IngestChain
@@ -231,10 +232,15 @@ class _Filters:
     end: int | None
     region: str | None
     bbox: BoundingBox | None
+    # A grant's limits beyond the caller's own filters (its time window is in start and end).
+    scope_regions: frozenset[str] | None = None
+    scope_bbox: tuple[float, float, float, float] | None = None
 
     def fingerprint(self, dataset_id: str) -> str:
+        regions = None if self.scope_regions is None else sorted(self.scope_regions)
         text = json.dumps(
             [dataset_id, self.start, self.end, self.region, self.bbox and self.bbox.as_list()]
+            + ([] if regions is None and self.scope_bbox is None else [regions, self.scope_bbox])
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -363,16 +369,18 @@ class QueryService:
         fields: Sequence[str] | None = None,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
+        scope: RowScope | None = None,
     ) -> RecordPage:
         """One page of the records that match every filter, ordered by (time, record_id).
 
         ``start`` is inclusive and ``end`` exclusive; both need a UTC offset. ``bbox`` keeps
         records whose point lies inside it or whose geometry intersects it, edges included.
-        ``fields`` chooses the columns (record_id is always returned). Raises
-        UnknownDatasetError, or BadFilterError naming the parameter at fault.
+        ``fields`` chooses the columns (record_id is always returned). ``scope`` limits the rows
+        further (a grant's regions, box and time window). Raises UnknownDatasetError, or
+        BadFilterError naming the parameter at fault.
         """
         dataset = self._definition(dataset_id)
-        filters = self._filters(dataset, start, end, region, bbox)
+        filters = self._filters(dataset, start, end, region, bbox, scope)
         columns = _projection(dataset, fields)
         if isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
             raise BadFilterError("limit", f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
@@ -405,21 +413,23 @@ class QueryService:
         bbox: BoundingBox | None = None,
         group_by: Sequence[str] = ("region",),
         metrics: Sequence[str] = ("count",),
+        scope: RowScope | None = None,
     ) -> AggregateResult:
         """Metrics per group over every matching record, in one scan of only the needed columns.
 
         ``metrics`` are ``count`` or ``<function>:<field>`` with a function of
-        AGGREGATE_FUNCTIONS and a numeric field. Filters are those of ``records``.
+        AGGREGATE_FUNCTIONS and a numeric field. Filters and scope are those of ``records``.
         """
         dataset = self._definition(dataset_id)
-        filters = self._filters(dataset, start, end, region, bbox)
+        filters = self._filters(dataset, start, end, region, bbox, scope)
         schema = record_schema(dataset)
         keys = _group_keys(schema, group_by)
         wanted = _metrics(dataset, metrics)
         # A table of no columns loses its row count; record_id carries the rows for count.
         columns = list(dict.fromkeys([*keys, *(f for f, _ in wanted if f)])) or ["record_id"]
         read = columns
-        if filters.bbox is not None and dataset.feature_geometry is not None:
+        boxed = filters.bbox is not None or filters.scope_bbox is not None
+        if boxed and dataset.feature_geometry is not None:
             read = list(dict.fromkeys([*columns, dataset.feature_geometry.field]))
         view = self._view(dataset)
         predicate = _predicate(dataset, filters, None)
@@ -446,8 +456,10 @@ class QueryService:
 
     # Provenance --------------------------------------------------------------------------
 
-    def provenance(self, record_id: str) -> RecordProvenance:
-        """The batch a record was stored in, with its provenance and chain links."""
+    def provenance(self, record_id: str, scope: RowScope | None = None) -> RecordProvenance:
+        """The batch a record was stored in, with its provenance and chain links.
+
+        With ``scope``, a record outside it is answered as one that does not exist."""
         if not _RECORD_ID.match(record_id):
             raise BadFilterError(
                 "record_id", f"a record id is 32 lower-case hex digits, not {record_id!r}"
@@ -463,7 +475,10 @@ class QueryService:
             raise UnknownRecordError(f"the batch of record {record_id!r} is not in the store")
         batch = self.ingest_ledger.mapper.to_domain_event(stored[0])
         assert isinstance(batch, IngestChain.BatchRecorded)
-        region = next((str(r[1]) for r in batch.accepted() if r[0] == record_id), "")
+        row = next((r for r in batch.accepted() if r[0] == record_id), None)
+        region = "" if row is None else str(row[1])
+        if scope is not None and (row is None or not self._within(batch.dataset_id, row, scope)):
+            raise UnknownRecordError(f"no stored batch holds record {record_id!r}")
         snapshot_id = self._snapshot_holding(batch)
         log_position = None
         if snapshot_id is None:
@@ -489,6 +504,15 @@ class QueryService:
 
     # Internals ---------------------------------------------------------------------------
 
+    def _within(self, dataset_id: str, row: Sequence[object], scope: RowScope) -> bool:
+        dataset = self._definition(dataset_id)
+        filters = self._filters(dataset, None, None, None, None, scope)
+        predicate = _predicate(dataset, filters, None)
+        table = records_table(dataset, [list(row)])
+        if predicate is not None:
+            table = table.filter(predicate)
+        return _in_area(dataset, filters, table).num_rows == 1
+
     def _definition(self, dataset_id: str) -> DatasetDefinition:
         try:
             return self.catalog.get(dataset_id, self.regions)
@@ -509,17 +533,33 @@ class QueryService:
         end: datetime | None,
         region: str | None,
         bbox: BoundingBox | None,
+        scope: RowScope | None = None,
     ) -> _Filters:
         start_micros = _instant("start", start)
         end_micros = _instant("end", end)
         if start_micros is not None and end_micros is not None and end_micros <= start_micros:
             raise BadFilterError("end", f"end {end} is not after start {start}")
+        if scope is not None:
+            # The grant's window narrows the caller's; an empty overlap matches nothing.
+            if scope.start is not None:
+                granted = to_micros(scope.start)
+                start_micros = granted if start_micros is None else max(granted, start_micros)
+            if scope.end is not None:
+                granted = to_micros(scope.end)
+                end_micros = granted if end_micros is None else min(granted, end_micros)
         if region is not None and region not in self.regions:
             known = ", ".join(sorted(r.code for r in self.regions))
             raise BadFilterError("region", f"unknown region {region!r}; known regions: {known}")
         if bbox is not None and dataset.geometry is None and dataset.feature_geometry is None:
             raise BadFilterError("bbox", f"dataset {dataset.id!r} has no geometry")
-        return _Filters(start_micros, end_micros, region, bbox)
+        return _Filters(
+            start_micros,
+            end_micros,
+            region,
+            bbox,
+            None if scope is None else scope.regions,
+            None if scope is None else scope.bbox,
+        )
 
     def _view(self, dataset: DatasetDefinition) -> _View:
         publications, tail = self._current(dataset)
@@ -756,6 +796,16 @@ def _predicate(
         lon, lat = ds.field(dataset.geometry.lon), ds.field(dataset.geometry.lat)
         box = filters.bbox
         terms += [lon >= box.min_lon, lon <= box.max_lon, lat >= box.min_lat, lat <= box.max_lat]
+    if filters.scope_regions is not None:
+        allowed = pa.array(sorted(filters.scope_regions), pa.string())
+        terms.append(ds.field("region").isin(allowed))
+    if filters.scope_bbox is not None and dataset.feature_geometry is None:
+        if dataset.geometry is None:
+            terms.append(ds.scalar(False))  # a box cannot be checked without a location
+        else:
+            lon, lat = ds.field(dataset.geometry.lon), ds.field(dataset.geometry.lat)
+            west, south, east, north = filters.scope_bbox
+            terms += [lon >= west, lon <= east, lat >= south, lat <= north]
     if after is not None:
         moment = _timestamp(after.time)
         terms.append(
@@ -773,11 +823,16 @@ def _in_area(dataset: DatasetDefinition, filters: _Filters, table: pa.Table) -> 
     """The rows whose geometry intersects the bbox, for datasets with a geometry field (the
     point form is filtered by the scan's predicate instead)."""
     declaration = dataset.feature_geometry
-    if filters.bbox is None or declaration is None:
+    if declaration is None:
         return table
-    box = filters.bbox
-    edges = (box.min_lon, box.min_lat, box.max_lon, box.max_lat)
-    return table.filter(intersects_box(table[declaration.field], edges))
+    if filters.bbox is not None:
+        box = filters.bbox
+        edges = (box.min_lon, box.min_lat, box.max_lon, box.max_lat)
+        table = table.filter(intersects_box(table[declaration.field], edges))
+    if filters.scope_bbox is not None:
+        # A grant's box, for a geometry field: what intersects it is within the grant.
+        table = table.filter(intersects_box(table[declaration.field], filters.scope_bbox))
+    return table
 
 
 def _day(micros: int) -> str:
@@ -797,6 +852,8 @@ def _candidate_files(
     for opened in view.snapshots:
         for file, fragment in opened.fragments:
             if filters.region is not None and file.region != filters.region:
+                continue
+            if filters.scope_regions is not None and file.region not in filters.scope_regions:
                 continue
             if (first_day is not None and file.date < first_day) or (
                 last_day is not None and file.date > last_day

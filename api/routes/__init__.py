@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from api.routes import aggregates, datasets, provenance, records, snapshots
+from api.dependencies import authenticated
+from api.routes import access_log, aggregates, datasets, provenance, records, snapshots
 
 
 def v1_router() -> APIRouter:
-    router = APIRouter(prefix="/v1")
-    for module in (datasets, records, aggregates, snapshots, provenance):
+    # Every /v1 route needs a credential, including any added later.
+    router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
+    for module in (datasets, records, aggregates, snapshots, provenance, access_log):
         router.include_router(module.router)
     return router

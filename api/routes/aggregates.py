@@ -11,7 +11,7 @@ from api.dependencies import (
     BoundingBoxParam,
     DatasetId,
     EndParam,
-    QueryServiceDep,
+    PolicyDep,
     StartParam,
 )
 from api.errors import problem_responses
@@ -23,11 +23,11 @@ router = APIRouter(tags=["records"])
 @router.get(
     "/datasets/{dataset_id}/aggregate",
     response_model=AggregatePage,
-    responses=problem_responses(400, 404, 422, 503),
+    responses=problem_responses(400, 401, 404, 422, 429, 503),
 )
 def dataset_aggregate(
     dataset_id: DatasetId,
-    query: QueryServiceDep,
+    policy: PolicyDep,
     bbox: BoundingBoxParam,
     group_by: Annotated[
         list[str] | None,
@@ -46,8 +46,9 @@ def dataset_aggregate(
         str | None, Query(pattern=REGION_PATTERN, description="Region code, e.g. hk.")
     ] = None,
 ) -> AggregatePage:
-    """Metrics per group over every record matching the filters (snapshots and tail)."""
-    result = query.aggregate(
+    """Metrics per group over every record matching the filters (snapshots and tail); for a
+    partner over the rows and untransformed fields its grant reaches."""
+    result = policy.aggregate(
         dataset_id,
         start=start,
         end=end,

@@ -13,7 +13,7 @@ from api.dependencies import (
     DatasetId,
     EndParam,
     FieldsParam,
-    QueryServiceDep,
+    PolicyDep,
     RecordFormatParam,
     StartParam,
 )
@@ -49,14 +49,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             MEDIA_TYPES[RecordFormat.PARQUET]: _BINARY,
         },
     },
-    **problem_responses(400, 404, 406, 422, 503),
+    **problem_responses(400, 401, 404, 406, 422, 429, 503),
 }
 
 
 @router.get("/datasets/{dataset_id}/records", response_model=RecordsPage, responses=_RESPONSES)
 def dataset_records(
     dataset_id: DatasetId,
-    query: QueryServiceDep,
+    policy: PolicyDep,
     answer_as: RecordFormatParam,
     bbox: BoundingBoxParam,
     fields: FieldsParam,
@@ -79,9 +79,10 @@ def dataset_records(
 ) -> Response:
     """Records matching every filter, in (time field, record_id) order, one page at a time.
 
-    Answers from every published snapshot plus the log's tail that no snapshot holds yet.
+    Answers from every published snapshot plus the log's tail that no snapshot holds yet; a
+    partner receives the rows, fields and transformed values its grant sets.
     """
-    page = query.records(
+    page = policy.records(
         dataset_id,
         start=start,
         end=end,

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from baylink.runtime.ports import free_port
+from tests.support.embedded import admin_headers
 from tests.support.platform import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -44,14 +45,17 @@ def test_demo_serves_sample_traffic_data_for_three_regions(tmp_path: Path) -> No
             240,
             what="the demo to finish feeding its data",
         )
+        admin = admin_headers(tmp_path / "demo")
         page = httpx.get(
             f"{api}/datasets/gba.traffic.sensor-readings/records",
             params={"limit": 10_000},
+            headers=admin,
             timeout=30,
         ).json()
         vehicles = httpx.get(
-            f"{api}/datasets/hk.traffic.vehicle-positions/records", timeout=30
+            f"{api}/datasets/hk.traffic.vehicle-positions/records", headers=admin, timeout=30
         ).json()
+        anonymous = httpx.get(f"{api}/datasets", timeout=30)
     finally:
         demo.send_signal(signal.SIGTERM)
         exit_code = demo.wait(timeout=60)
@@ -60,4 +64,7 @@ def test_demo_serves_sample_traffic_data_for_three_regions(tmp_path: Path) -> No
     assert len(page["records"]) == 3_000
     assert {r["region"] for r in page["records"]} == {"gd-shenzhen", "hk", "mo"}
     assert len(vehicles["records"]) == 10
+    assert anonymous.status_code == 401
+    assert "Authorization: Bearer $(cat " in (tmp_path / "demo.log").read_text()
+    assert (tmp_path / "demo" / "admin-token").stat().st_mode & 0o777 == 0o600
     assert exit_code == 0

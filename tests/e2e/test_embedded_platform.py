@@ -17,7 +17,7 @@ import pytest
 
 from baylink.runtime.ports import free_port
 from baylink.runtime.state import RuntimeState, state_path
-from tests.support.embedded import baylink, clean_env, running_platform
+from tests.support.embedded import admin_headers, baylink, clean_env, running_platform
 from tests.support.platform import SENSOR_READINGS, reading_rows, wait_until, write_csv
 
 pytestmark = pytest.mark.e2e
@@ -31,13 +31,14 @@ def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, in
         yield process, data_dir, port
 
 
-def _all_record_ids(url: str) -> set[str]:
+def _all_record_ids(url: str, headers: dict[str, str]) -> set[str]:
     """Page through the records API with its cursor; every record must come once."""
     seen: list[str] = []
     cursor: str | None = None
     while True:
         params = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
-        page = httpx.get(url, params=params, timeout=30).raise_for_status().json()
+        response = httpx.get(url, params=params, headers=headers, timeout=30)
+        page = response.raise_for_status().json()
         seen += [record["record_id"] for record in page["records"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -86,7 +87,7 @@ def test_up_runs_the_platform_and_stops_cleanly_on_sigterm(
     )
     listed = json.loads(baylink(data_dir, "dataset", "list", "--json").stdout)
     api = f"http://127.0.0.1:{port}/v1/datasets/gba.traffic.sensor-readings"
-    served = _all_record_ids(f"{api}/records")
+    served = _all_record_ids(f"{api}/records", admin_headers(data_dir))
     children = [psutil.Process(pid) for pid in RuntimeState.read(data_dir).pids.values()]
 
     process.send_signal(signal.SIGTERM)

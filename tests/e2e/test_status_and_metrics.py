@@ -14,7 +14,7 @@ import pytest
 from baylink.runtime.ports import free_port
 from baylink.runtime.state import RuntimeState
 from baylink.status_model import ACCEPTED, REJECTED, parse_metrics
-from tests.support.embedded import baylink, running_platform
+from tests.support.embedded import admin_headers, baylink, running_platform
 from tests.support.platform import SENSOR_READINGS, reading_rows, wait_until, write_csv
 
 pytestmark = pytest.mark.e2e
@@ -44,10 +44,11 @@ def test_metrics_and_status_count_a_known_workload_exactly(tmp_path: Path) -> No
         source = _workload(tmp_path / "readings.csv")
         for _ in range(2):  # the second time every good record is a duplicate
             baylink(data_dir, "ingest", str(source), "--dataset", DATASET, "--wait", "--json")
-        api = f"http://127.0.0.1:{port}"
+        api, admin = f"http://127.0.0.1:{port}", admin_headers(data_dir)
         for _ in range(3):
-            httpx.get(f"{api}/v1/datasets", timeout=30).raise_for_status()
-        assert httpx.get(f"{api}/v1/datasets/no.such.dataset", timeout=30).status_code == 404
+            httpx.get(f"{api}/v1/datasets", headers=admin, timeout=30).raise_for_status()
+        missing = httpx.get(f"{api}/v1/datasets/no.such.dataset", headers=admin, timeout=30)
+        assert missing.status_code == 404
 
         wait_until(lambda: _status(data_dir)["total_lag"] == 0, 60, what="lag to return to 0")
         wait_until(

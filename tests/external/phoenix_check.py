@@ -34,6 +34,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from baylink.runtime.ports import free_ports  # noqa: E402
+from tests.support.embedded import admin_headers  # noqa: E402
 
 DATASET_FILE = REPO / "tests" / "fixtures" / "datasets" / "sensor-readings.yaml"
 DATASET = "gba.traffic.sensor-readings"
@@ -185,9 +186,14 @@ def run(phoenix_bin: Path, protocol: str, workdir: Path) -> int:
             )
             if outcome["accepted"] != 1:
                 raise PhoenixCheckError(f"the reading was not accepted: {outcome}")
-            page = httpx.get(f"{api}/v1/datasets/{DATASET}/records", timeout=30).json()
+            admin = admin_headers(workdir / "baylink")
+            page = httpx.get(
+                f"{api}/v1/datasets/{DATASET}/records", headers=admin, timeout=30
+            ).json()
             record_id = page["records"][0]["record_id"]
-            provenance = httpx.get(f"{api}/v1/records/{record_id}/provenance", timeout=30).json()
+            provenance = httpx.get(
+                f"{api}/v1/records/{record_id}/provenance", headers=admin, timeout=30
+            ).json()
             trace_id = provenance["trace_id"]
             log(f"record {record_id}: trace {trace_id}; reading it back from Phoenix …")
             spans = wait_for(

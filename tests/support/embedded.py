@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from baylink.runtime.admin_token import admin_token_path
 from baylink.runtime.state import state_path
 from tests.support.platform import wait_until
 
@@ -35,6 +36,11 @@ def baylink(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
     assert result.returncode == 0, result.stderr
     return result
+
+
+def admin_headers(data_dir: Path) -> dict[str, str]:
+    """The Authorization header with the admin token `baylink up` keeps in ``data_dir``."""
+    return {"Authorization": f"Bearer {admin_token_path(data_dir).read_text().strip()}"}
 
 
 def healthy(url: str) -> bool:

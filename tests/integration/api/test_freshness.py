@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from api.app import create_app
 from api.services import QueryServiceProvider
@@ -21,6 +22,7 @@ from storage.snapshots import SnapshotBuilder, SnapshotLedger
 from streams import wire
 from streams.processor import IngestProcessor
 from tests.integration.api.readings import NOW, message_provenance, sensor_readings
+from tests.support.credentials import ADMIN, ADMIN_TOKEN
 from tests.support.platform import reading_rows
 
 pytestmark = pytest.mark.integration
@@ -58,7 +60,11 @@ def live(tmp_path: Path) -> Iterator[tuple[LiveStore, ApiSettings]]:
     try:
         yield (
             LiveStore(processor, SnapshotBuilder(snapshots, catalog, store)),
-            ApiSettings(event_store_url=url, object_store_url=str(tmp_path / "objects")),
+            ApiSettings(
+                event_store_url=url,
+                object_store_url=str(tmp_path / "objects"),
+                admin_token=SecretStr(ADMIN_TOKEN),
+            ),
         )
     finally:
         for application in (snapshots, ledger, catalog):
@@ -72,7 +78,7 @@ async def live_api(live: tuple[LiveStore, ApiSettings]) -> AsyncIterator[httpx.A
     assert isinstance(provider, QueryServiceProvider)
     try:
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://baylink"
+            transport=httpx.ASGITransport(app=app), base_url="http://baylink", headers=ADMIN
         ) as client:
             yield client
     finally:

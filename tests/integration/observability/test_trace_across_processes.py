@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx
 from opentelemetry.trace import SpanKind
+from pydantic import SecretStr
 
 from api.app import create_app
 from api.settings import ApiSettings
+from tests.support.credentials import ADMIN, ADMIN_TOKEN
 from tests.support.platform import (
     PlatformEnv,
     WorkerProcess,
@@ -88,12 +90,15 @@ async def test_one_record_is_one_trace_from_connector_through_worker_to_api(
             event_store_url=env.event_store_url,
             object_store_url=(tmp_path / "objects").as_uri(),
             trace_url_template="http://traces.example/trace/{trace_id}",
+            admin_token=SecretStr(ADMIN_TOKEN),
         )
     )
     api_spans.clear()
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://baylink", headers=ADMIN
+        ) as client:
             page = (await client.get(f"/v1/datasets/{dataset_id}/records")).json()
             [record] = page["records"]
             answer = await client.get(f"/v1/records/{record['record_id']}/provenance")

@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from api.app import create_app
 from api.settings import ApiSettings
+from tests.support.credentials import ADMIN, ADMIN_TOKEN
 
 PROBLEM = "application/problem+json"
 
@@ -23,6 +25,7 @@ def app(tmp_path: Path) -> FastAPI:
         ApiSettings(
             event_store_url=f"sqlite:///{tmp_path / 'events.sqlite'}",
             object_store_url=str(tmp_path / "objects"),
+            admin_token=SecretStr(ADMIN_TOKEN),
         )
     )
 
@@ -30,7 +33,9 @@ def app(tmp_path: Path) -> FastAPI:
 @pytest.fixture
 async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://baylink", headers=ADMIN
+    ) as client:
         yield client
 
 
@@ -40,13 +45,14 @@ async def test_building_the_app_opens_no_store(app: FastAPI, tmp_path: Path) -> 
 
 
 async def test_a_request_validation_error_is_a_problem_naming_each_parameter(
-    api: httpx.AsyncClient,
+    api: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     response = await api.get(
         "/v1/datasets/gba.traffic.readings/records", params={"limit": "many", "format": "xml"}
     )
 
     assert response.status_code == 422
+    assert not (tmp_path / "events.sqlite").exists()
     assert response.headers["content-type"] == PROBLEM
     problem = response.json()
     assert problem["type"] == "urn:baylink:problem:invalid-request"
@@ -114,7 +120,9 @@ def test_the_records_operation_declares_every_format_and_its_paging_headers(
         "cursor",
         "format",
     }
-    assert set(operation["responses"]) == {"200", "400", "404", "406", "422", "503"}
+    assert set(operation["responses"]) == {
+        "200", "400", "401", "404", "406", "422", "429", "503",
+    }  # fmt: skip
 
 
 async def test_a_store_that_cannot_be_opened_is_a_problem_that_keeps_its_url_private(
@@ -124,10 +132,13 @@ async def test_a_store_that_cannot_be_opened_is_a_problem_that_keeps_its_url_pri
         ApiSettings(
             event_store_url="postgresql://baylink:s3cret@/nowhere",
             object_store_url=str(tmp_path / "objects"),
+            admin_token=SecretStr(ADMIN_TOKEN),
         )
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as api:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://baylink", headers=ADMIN
+    ) as api:
         response = await api.get("/v1/datasets")
 
     assert response.status_code == 503
