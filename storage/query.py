@@ -511,7 +511,7 @@ class QueryService:
         table = records_table(dataset, [list(row)])
         if predicate is not None:
             table = table.filter(predicate)
-        return _in_area(dataset, filters, table).num_rows == 1
+        return bool(_in_area(dataset, filters, table).num_rows == 1)
 
     def _definition(self, dataset_id: str) -> DatasetDefinition:
         try:
