@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from baylink.runtime.ports import free_port
-from tests.support.embedded import baylink, clean_env, running_platform
+from tests.support.embedded import admin_headers, baylink, clean_env, running_platform
 
 pytestmark = pytest.mark.e2e
 
@@ -41,11 +41,13 @@ def _ingest(data_dir: Path, *args: str) -> dict[str, object]:
     return outcome
 
 
-def _records(port: int, dataset: str) -> list[dict[str, object]]:
+def _records(platform: tuple[Path, int], dataset: str) -> list[dict[str, object]]:
+    data_dir, port = platform
     page = (
         httpx.get(
             f"http://127.0.0.1:{port}/v1/datasets/{dataset}/records",
             params={"limit": "1000"},
+            headers=admin_headers(data_dir),
             timeout=30,
         )
         .raise_for_status()
@@ -59,7 +61,7 @@ def _records(port: int, dataset: str) -> list[dict[str, object]]:
 def test_structure_specific_sdmx_is_read_by_the_dsd_given_and_generic_is_the_same_records(
     platform: tuple[Path, int],
 ) -> None:
-    data_dir, port = platform
+    data_dir, _port = platform
     specific = str(SDMX / "ng-ts-ss.xml")
 
     as_sdmx = ("--dataset", OBSERVATIONS, "--format", "sdmx")
@@ -69,7 +71,7 @@ def test_structure_specific_sdmx_is_read_by_the_dsd_given_and_generic_is_the_sam
 
     assert (first["accepted"], first["rejected"]) == (12, 0)
     assert (again["accepted"], again["duplicates"]) == (0, 12)
-    chf = [r for r in _records(port, OBSERVATIONS) if r["series_key"] == "M.CHF.EUR.SP00.E"]
+    chf = [r for r in _records(platform, OBSERVATIONS) if r["series_key"] == "M.CHF.EUR.SP00.E"]
     assert [(r["time_period"], r["period_start"], r["value"]) for r in chf] == [
         ("2010-08", "2010-08-01T00:00:00Z", 1.3413),
         ("2010-09", "2010-09-01T00:00:00Z", 1.3089),
@@ -99,7 +101,7 @@ def test_structure_specific_sdmx_without_its_dsd_is_refused_in_one_line(
 def test_areas_naming_a_region_give_records_that_region(
     platform: tuple[Path, int], tmp_path: Path
 ) -> None:
-    data_dir, port = platform
+    data_dir, _port = platform
     table = tmp_path / "gdp.csv"
     table.write_text(
         "STRUCTURE,STRUCTURE_ID,ACTION,REF_AREA,INDICATOR,TIME_PERIOD,OBS_VALUE\n"
@@ -112,13 +114,13 @@ def test_areas_naming_a_region_give_records_that_region(
     outcome = _ingest(data_dir, str(table), "--dataset", OBSERVATIONS, "--format", "sdmx")
 
     assert (outcome["accepted"], outcome["rejected"]) == (4, 0)
-    records = _records(port, OBSERVATIONS)
+    records = _records(platform, OBSERVATIONS)
     gdp = {r["area"]: r["region"] for r in records if r["structure"] == "HK:GDP(1.0)"}
     assert gdp == {"HK": "hk", "MO": "mo", "CN-GD": "gd", "US": "hk"}
 
 
 def test_an_indicator_table_is_stored_one_record_per_period(platform: tuple[Path, int]) -> None:
-    data_dir, port = platform
+    data_dir, _port = platform
 
     table = str(INDICATORS / "ecb-usd-eur-monthly-long.csv")
 
@@ -127,4 +129,4 @@ def test_an_indicator_table_is_stored_one_record_per_period(platform: tuple[Path
     )
 
     assert (outcome["accepted"], outcome["rejected"]) == (24, 0)
-    assert len(_records(port, "hk.economic.indicators")) == 24
+    assert len(_records(platform, "hk.economic.indicators")) == 24

@@ -15,7 +15,7 @@ from shapely.geometry import shape
 from baylink.runtime.ports import free_port
 from connectors.crs import metres_between
 from connectors.shapefile import shapefile_bundle
-from tests.support.embedded import baylink, running_platform
+from tests.support.embedded import admin_headers, baylink, running_platform
 
 pytestmark = pytest.mark.e2e
 
@@ -81,18 +81,25 @@ def test_geo_files_are_ingested_and_served_in_wgs84(tmp_path: Path) -> None:
         # Natural Earth's countries hold no detector fields: each is rejected, with reasons.
         shapes = _ingest(data_dir, countries, "hk.geo.traffic-detectors")
         api = f"http://127.0.0.1:{port}/v1/datasets"
-        stored = httpx.get(f"{api}/hk.geo.district-boundaries/records", timeout=30).json()
+        admin = admin_headers(data_dir)
+        stored = httpx.get(
+            f"{api}/hk.geo.district-boundaries/records", headers=admin, timeout=30
+        ).json()
         inside = httpx.get(
             f"{api}/hk.geo.district-boundaries/records",
             params={"bbox": "114.150,22.270,114.152,22.272"},
+            headers=admin,
             timeout=30,
         ).json()
         outside = httpx.get(
             f"{api}/hk.geo.district-boundaries/records",
             params={"bbox": "114.112,22.253,114.118,22.258"},
+            headers=admin,
             timeout=30,
         ).json()
-        detector = httpx.get(f"{api}/hk.geo.traffic-detectors/records", timeout=30).json()
+        detector = httpx.get(
+            f"{api}/hk.geo.traffic-detectors/records", headers=admin, timeout=30
+        ).json()
 
     assert (unguessed["accepted"], unguessed["rejected"]) == (0, 1)
     assert "invalid-record" in unguessed["reasons"]

@@ -15,7 +15,7 @@ import pytest
 
 from baylink.runtime.ports import free_port
 from tests.support.connector import ConnectorProcess, write_config
-from tests.support.embedded import baylink, clean_env, running_platform
+from tests.support.embedded import admin_headers, baylink, clean_env, running_platform
 from tests.support.mqtt import HOST, PORT, forget_session, publish_qos1
 from tests.support.platform import SENSOR_READINGS, reading_rows, wait_until
 
@@ -34,9 +34,13 @@ def jsonl(rows: list[dict[str, Any]]) -> bytes:
     )
 
 
-def served_records(port: int) -> list[dict[str, Any]]:
+def served_records(data_dir: Path, port: int) -> list[dict[str, Any]]:
     url = f"http://127.0.0.1:{port}/v1/datasets/{DATASET}/records"
-    page = httpx.get(url, params={"limit": 10_000}, timeout=30).raise_for_status().json()
+    page = (
+        httpx.get(url, params={"limit": 10_000}, headers=admin_headers(data_dir), timeout=30)
+        .raise_for_status()
+        .json()
+    )
     records: list[dict[str, Any]] = page["records"]
     return records
 
@@ -77,18 +81,22 @@ def test_mqtt_readings_become_queryable_records_even_when_sent_while_the_connect
             runner.wait_for_output("mo-sensors: subscribed to")
             publish_qos1(topic, *(jsonl(rows) for rows in batches[:3]))
             publish_qos1(topic, b"this line is not JSON\n", b"x" * 5000)
-            wait_until(lambda: len(served_records(port)) == 30, 90, what="30 records served")
+            wait_until(
+                lambda: len(served_records(data_dir, port)) == 30, 90, what="30 records served"
+            )
             first_exit = runner.stop()
 
             # Published while no connector runs: the broker keeps them for the session.
             publish_qos1(topic, *(jsonl(rows) for rows in batches[3:]))
             runner.start()
             runner.wait_for_output("mo-sensors: subscribed to", count=2)
-            wait_until(lambda: len(served_records(port)) == 50, 90, what="50 records served")
+            wait_until(
+                lambda: len(served_records(data_dir, port)) == 50, 90, what="50 records served"
+            )
             second_exit = runner.stop()
         finally:
             runner.kill()
-        records = served_records(port)
+        records = served_records(data_dir, port)
         listed = json.loads(baylink(data_dir, "dataset", "list", "--json").stdout)
 
     assert (first_exit, second_exit) == (0, 0)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from baylink.runtime.ports import free_port
-from tests.support.embedded import baylink, clean_env, running_platform
+from tests.support.embedded import admin_headers, baylink, clean_env, running_platform
 
 pytestmark = pytest.mark.e2e
 
@@ -55,6 +55,7 @@ def test_a_speed_map_is_stored_and_served_with_times_in_utc(platform: tuple[Path
         httpx.get(
             f"http://127.0.0.1:{port}/v1/datasets/hk.traffic.road-speed-map/records",
             params={"limit": "10"},
+            headers=admin_headers(data_dir),
             timeout=30,
         )
         .raise_for_status()
@@ -87,11 +88,13 @@ def test_a_bad_link_is_rejected_with_its_reason_and_the_rest_are_stored(
     assert outcome["reasons"] == {"wrong-type": 1}
 
 
-def _records(port: int, dataset: str) -> list[dict[str, object]]:
+def _records(platform: tuple[Path, int], dataset: str) -> list[dict[str, object]]:
+    data_dir, port = platform
     page = (
         httpx.get(
             f"http://127.0.0.1:{port}/v1/datasets/{dataset}/records",
             params={"limit": "1000"},
+            headers=admin_headers(data_dir),
             timeout=30,
         )
         .raise_for_status()
@@ -103,7 +106,7 @@ def _records(port: int, dataset: str) -> list[dict[str, object]]:
 
 
 def test_detector_readings_are_stored_one_per_lane_and_period(platform: tuple[Path, int]) -> None:
-    data_dir, port = platform
+    data_dir, _port = platform
 
     outcome = _ingest(
         data_dir,
@@ -116,7 +119,7 @@ def test_detector_readings_are_stored_one_per_lane_and_period(platform: tuple[Pa
 
     assert (outcome["accepted"], outcome["rejected"]) == (6, 0)
     # Both period times are served as UTC times, the end after the start.
-    records = _records(port, "hk.traffic.detector-readings")
+    records = _records(platform, "hk.traffic.detector-readings")
     assert len(records) == 6
     for record in records:
         start, end = str(record["period_start"]), str(record["period_end"])
@@ -125,7 +128,7 @@ def test_detector_readings_are_stored_one_per_lane_and_period(platform: tuple[Pa
 
 
 def test_trip_updates_joined_with_a_static_feed_are_stored(platform: tuple[Path, int]) -> None:
-    data_dir, port = platform
+    data_dir, _port = platform
 
     outcome = _ingest(
         data_dir,
@@ -139,7 +142,7 @@ def test_trip_updates_joined_with_a_static_feed_are_stored(platform: tuple[Path,
     )
 
     assert (outcome["accepted"], outcome["rejected"]) == (53, 0)
-    assert len(_records(port, "hk.traffic.trip-updates")) == 53
+    assert len(_records(platform, "hk.traffic.trip-updates")) == 53
 
 
 def test_an_xml_file_without_format_is_refused_in_one_line(platform: tuple[Path, int]) -> None:

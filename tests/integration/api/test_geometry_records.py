@@ -19,6 +19,7 @@ import pytest
 import shapely
 from fastapi import FastAPI
 from pyarrow import ipc
+from pydantic import SecretStr
 from shapely.geometry import box, shape
 
 from api.app import create_app
@@ -35,6 +36,7 @@ from storage.object_store_local import LocalObjectStore
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
 from streams import wire
 from streams.processor import IngestProcessor
+from tests.support.credentials import ADMIN, ADMIN_TOKEN
 from tests.support.services import fresh_postgres_url
 
 pytestmark = pytest.mark.integration
@@ -165,7 +167,11 @@ def served(
     def serve(event_store_url: str) -> Iterator[ServedPlaces]:
         sources, manifests = _store(event_store_url, object_store_url)
         app = create_app(
-            ApiSettings(event_store_url=event_store_url, object_store_url=object_store_url)
+            ApiSettings(
+                event_store_url=event_store_url,
+                object_store_url=object_store_url,
+                admin_token=SecretStr(ADMIN_TOKEN),
+            )
         )
         provider = app.state.query_service
         assert isinstance(provider, QueryServiceProvider)
@@ -184,7 +190,9 @@ def served(
 @pytest.fixture
 async def api(served: ServedPlaces) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=served.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://baylink", headers=ADMIN
+    ) as client:
         yield client
 
 
