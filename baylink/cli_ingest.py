@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -18,10 +18,12 @@ from baylink.cli_options import Broker, DataDir, EventStore, Json
 from baylink.context import PlatformContext, resolve_context
 from baylink.errors import BaylinkCliError
 from baylink.telemetry_setup import start_telemetry
+from connectors.crs import CrsError, crs_name
 from connectors.errors import PayloadError, SourceError
 from connectors.formats import FORMATS, Format, ParseOptions, UnknownFormatError, format_named
 from connectors.formats import format_of as format_of_location
 from connectors.gtfs_static import GtfsStatic
+from connectors.shapefile import shapefile_bundle
 from connectors.source import FetchedPayload, fetch
 from domain.dataset import DatasetDefinition
 from domain.errors import DomainError
@@ -74,6 +76,15 @@ def _static_gtfs(path: Path | None) -> GtfsStatic | None:
         raise BaylinkCliError(f"{path}: {error.message}") from None
 
 
+def _crs(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return crs_name(text)
+    except CrsError as error:
+        raise BaylinkCliError(f"--crs: {error}") from None
+
+
 def _structure(path: Path | None) -> bytes | None:
     if path is None:
         return None
@@ -119,7 +130,7 @@ def ingest(
     start_telemetry("connector")
     fmt = _chosen_format(format_name, location)
     options = ParseOptions(
-        crs=crs,
+        crs=_crs(crs),
         static_gtfs=_static_gtfs(static_gtfs),
         source_name=Path(location.split("?", maxsplit=1)[0]).name or None,
         structure=_structure(structure),
@@ -143,12 +154,21 @@ def ingest(
         catalog.close()
 
 
+def _fetch(location: str) -> FetchedPayload:
+    """The payload at ``location``; a local .shp is read together with its sidecar files."""
+    path = Path(location)
+    if path.suffix.lower() == ".shp" and path.is_file():
+        fetched = fetch(location)
+        return replace(fetched, data=shapefile_bundle(path.absolute()))
+    return fetch(location)
+
+
 def _fetch_parse_publish(request: IngestRequest, as_json: bool) -> PayloadError | None:
     context, ledger, definition = request.context, request.ledger, request.definition
     location = request.location
     with tracer.start_as_current_span("connector fetch", attributes={"url.full": location}):
         try:
-            fetched = fetch(location)
+            fetched = _fetch(location)
         except SourceError as error:
             raise BaylinkCliError(str(error)) from None
         except PayloadError as error:

@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from connectors.crs import CrsError, crs_name
 from connectors.errors import ConnectorError
 from connectors.formats import FORMATS, ParseOptions
 from connectors.source import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS
@@ -117,6 +118,16 @@ class SourceConfig(BaseModel):
     limits: Limits = Limits()
     retry: Retry = Retry()
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return crs_name(value)
+        except CrsError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("format")
     @classmethod

@@ -133,6 +133,8 @@ def mutated(path: list[Any], value: Any) -> dict[str, Any]:
         (["sources", 0, "glob"], "*.csv", "glob applies only to a directory location"),
         (["sources", 0, "options"], {"speed": 1}, "unknown parse option 'speed'"),
         (["sources"], [], "sources: List should have at least 1 item"),
+        (["sources", 0, "crs"], "EPSG:99999999", "sources[0] (sz-speed).crs: "),
+        (["sources", 0, "crs"], "WGS84", "sources[0] (sz-speed).crs: "),
     ],
 )
 def test_a_mistake_is_one_line_naming_the_source_and_key(
