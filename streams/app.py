@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -70,7 +71,11 @@ def create_app(
 
 
 def _state_options(settings: StreamsSettings) -> dict[str, Any]:
-    return {"datadir": settings.state_dir} if settings.state_dir else {}
+    if not settings.state_dir:
+        return {}
+    # Faust makes only the last level of it.
+    Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+    return {"datadir": settings.state_dir}
 
 
 def _note_lag(app: faust.App, topic: str, partition: int, stored_offset: int) -> None:
