@@ -25,8 +25,10 @@ import io
 import json
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,11 +41,17 @@ if __package__ in (None, ""):
 
 from xml.etree import ElementTree
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyogrio
+import shapely
 from google.transit import gtfs_realtime_pb2
 from lxml import etree
 
 from benchmarks.workload import load_dataset, make_rows
 from connectors.formats import ParseOptions, format_named
+from connectors.shapefile import shapefile_bundle
 from domain.dataset import DatasetDefinition
 
 
@@ -306,6 +314,81 @@ def build_indicator_csv(count: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def build_geojson_points(count: int) -> bytes:
+    """Detector locations in the Hong Kong 1980 Grid (the dataset's CRS), as GeoJSON points."""
+    features = [
+        {
+            "type": "Feature",
+            "id": f"AID{i:06d}",
+            "properties": {
+                "valid_from": "2025-01-01T00:00:00+08:00",
+                "road_en": f"Road {i % 97}",
+                "road_tc": f"{i % 97}號路",
+            },
+            "geometry": {
+                "type": "Point",
+                "coordinates": [830_000 + (i * 37) % 9_000, 815_000 + (i * 53) % 9_000],
+            },
+        }
+        for i in range(count)
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+def raw_geojson(data: bytes) -> int:
+    return sum(1 for feature in json.loads(data)["features"] if feature["geometry"]["coordinates"])
+
+
+def _detector_table(count: int, xs: Any, ys: Any) -> pa.Table:
+    points = shapely.points(np.column_stack([xs, ys]))
+    return pa.table(
+        {
+            "detector_id": [f"AID{i:06d}" for i in range(count)],
+            "valid_from": ["2025-01-01T00:00:00+08:00"] * count,
+            "road_en": [f"Road {i % 97}" for i in range(count)],
+            "geometry": pa.array(shapely.to_wkb(points), pa.binary()),
+        }
+    )
+
+
+def build_geoparquet_points(count: int) -> bytes:
+    """WGS-84 points as GeoParquet 1.1 (no crs key: WGS-84, as the specification says)."""
+    index = np.arange(count)
+    table = _detector_table(count, 114.10 + (index % 900) / 10_000, 22.28 + (index // 900) / 10_000)
+    geo = {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}},
+    }
+    table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def raw_geoparquet(data: bytes) -> int:
+    table = pq.read_table(pa.BufferReader(data))
+    return sum(1 for value in table.column("geometry").to_pylist() if value)
+
+
+def build_shapefile_points(count: int) -> bytes:
+    """Points in the Hong Kong 1980 Grid as a zipped shapefile with its .prj."""
+    index = np.arange(count)
+    table = _detector_table(count, 830_000 + (index * 37) % 9_000, 815_000 + (index * 53) % 9_000)
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # field names cut to ten characters
+        path = Path(folder) / "detectors.shp"
+        pyogrio.write_arrow(
+            table, str(path), geometry_name="geometry", geometry_type="Point", crs="EPSG:2326"
+        )
+        return shapefile_bundle(path)
+
+
+def raw_shapefile(data: bytes) -> int:
+    _, table = pyogrio.read_arrow(data)
+    return int(table.num_rows)
+
+
 def _shipped(name: str) -> Callable[[], DatasetDefinition]:
     def dataset() -> DatasetDefinition:
         from connectors.datasets import load
@@ -357,6 +440,30 @@ CASES: tuple[Case, ...] = (
         build_indicator_csv,
         raw_csv,
         _shipped("indicator-observations"),
+    ),
+    Case(
+        "geojson-points",
+        "geojson",
+        "json.loads + feature reads",
+        build_geojson_points,
+        raw_geojson,
+        _shipped("hk-traffic-detectors"),
+    ),
+    Case(
+        "geoparquet-points",
+        "geoparquet",
+        "pyarrow.parquet.read_table + geometry reads",
+        build_geoparquet_points,
+        raw_geoparquet,
+        _shipped("hk-traffic-detectors"),
+    ),
+    Case(
+        "shapefile-points",
+        "shapefile",
+        "pyogrio.read_arrow",
+        build_shapefile_points,
+        raw_shapefile,
+        _shipped("hk-traffic-detectors"),
     ),
     Case(
         "td-speedmap",
