@@ -27,6 +27,15 @@ from baylink.runtime.state import state_path
 DEMO_REGIONS = ("gd-shenzhen", "hk", "mo")
 READINGS = "gba.traffic.sensor-readings"
 VEHICLES = "hk.traffic.vehicle-positions"
+SPEED_MAP = "hk.traffic.road-speed-map"
+DETECTORS = "hk.geo.traffic-detectors"
+EXCHANGE_RATES = "hk.economic.sdmx-observations"
+# Shipped dataset definitions and bundled files, each ingested as a user would.
+SHIPPED = (
+    ("td-speedmap.yaml", "td-speedmap.xml", SPEED_MAP, "td-speedmap"),
+    ("hk-traffic-detectors.yaml", "hk-detectors-hk1980.geojson", DETECTORS, "geojson"),
+    ("sdmx-observations.yaml", "ecb-exchange-rates.xml", EXCHANGE_RATES, "sdmx"),
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -118,6 +127,11 @@ def _feed(data_dir: Path) -> None:
         _baylink(
             data_dir, "ingest", str(feed), "--dataset", VEHICLES, "--format", "gtfs-rt", "--wait"
         )
+    shipped = files("connectors.datasets")
+    for definition, payload, dataset, fmt in SHIPPED:
+        with as_file(shipped / definition) as yaml_file, as_file(bundled / payload) as data:
+            _baylink(data_dir, "dataset", "register", str(yaml_file))
+            _baylink(data_dir, "ingest", str(data), "--dataset", dataset, "--format", fmt, "--wait")
     _baylink(data_dir, "dataset", "list")
 
 
@@ -163,6 +177,11 @@ Three queries to try:
   curl {auth} '{records}?region=hk&limit=5'
   curl {auth} '{records}?bbox=113.5,22.1,113.6,22.3&fields=sensor_id,speed&format=csv'
   curl {auth} '{api}/v1/datasets/{VEHICLES}/records?limit=3'
+
+More sample data: the Transport Department's speed map ({SPEED_MAP}), detector
+locations given in the Hong Kong 1980 Grid and served in WGS-84 ({DETECTORS}), and ECB
+exchange rates read from SDMX-ML ({EXCHANGE_RATES}):
+  curl {auth} '{api}/v1/datasets/{DETECTORS}/records?bbox=114.15,22.24,114.16,22.26'
 
 Snapshots are written every few seconds: {api}/v1/datasets/{READINGS}/snapshots
 Press Ctrl-C to stop."""

@@ -18,7 +18,7 @@ from tests.support.platform import wait_until
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_serves_sample_traffic_data_for_three_regions(tmp_path: Path) -> None:
+def test_demo_serves_sample_traffic_geospatial_and_economic_data(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BAYLINK_")}
     log = (tmp_path / "demo.log").open("w")
@@ -56,6 +56,21 @@ def test_demo_serves_sample_traffic_data_for_three_regions(tmp_path: Path) -> No
             f"{api}/datasets/hk.traffic.vehicle-positions/records", headers=admin, timeout=30
         ).json()
         anonymous = httpx.get(f"{api}/datasets", timeout=30)
+        speed_map = httpx.get(
+            f"{api}/datasets/hk.traffic.road-speed-map/records", headers=admin, timeout=30
+        ).json()
+        anchor = httpx.get(
+            f"{api}/datasets/hk.geo.traffic-detectors/records",
+            params={"bbox": "114.1520,22.2478,114.1530,22.2484"},
+            headers=admin,
+            timeout=30,
+        ).json()
+        rates = httpx.get(
+            f"{api}/datasets/hk.economic.sdmx-observations/records",
+            params={"limit": 1000},
+            headers=admin,
+            timeout=30,
+        ).json()
     finally:
         demo.send_signal(signal.SIGTERM)
         exit_code = demo.wait(timeout=60)
@@ -64,6 +79,13 @@ def test_demo_serves_sample_traffic_data_for_three_regions(tmp_path: Path) -> No
     assert len(page["records"]) == 3_000
     assert {r["region"] for r in page["records"]} == {"gd-shenzhen", "hk", "mo"}
     assert len(vehicles["records"]) == 10
+    assert len(speed_map["records"]) == 5
+    # The detector given as HK 1980 Grid E 833758 / N 812147 is served at its WGS-84 place.
+    assert [r["detector_id"] for r in anchor["records"]] == ["AID01101"]
+    lon, lat = anchor["records"][0]["location"]["coordinates"]
+    assert abs(lat - 22.248091) < 1e-5
+    assert abs(lon - 114.152525) < 1e-5
+    assert len(rates["records"]) == 252
     assert anonymous.status_code == 401
     assert "Authorization: Bearer $(cat " in (tmp_path / "demo.log").read_text()
     assert (tmp_path / "demo" / "admin-token").stat().st_mode & 0o777 == 0o600
