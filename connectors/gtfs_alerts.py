@@ -25,12 +25,11 @@ from collections.abc import Sequence
 from google.transit import gtfs_realtime_pb2
 
 from connectors.gtfs_feed import (
-    census_note,
     decode_feed,
+    entity_rows,
     enum_name,
     expiry_note,
     header_time,
-    notes_of,
     optional_text,
     text,
     unmatched_note,
@@ -53,27 +52,19 @@ def parse_alerts(data: bytes, *, static: GtfsStatic | None = None) -> ParsedPayl
 def alerts_from_feed(
     feed: gtfs_realtime_pb2.FeedMessage, *, static: GtfsStatic | None = None
 ) -> ParsedPayload:
-    feed_time = header_time(feed)
     tally: Counter[str] = Counter()
-    rows: list[dict[str, object]] = []
-    alerts = 0
-    if feed_time is None and any(entity.HasField("alert") for entity in feed.entity):
+    if header_time(feed) is None and any(entity.HasField("alert") for entity in feed.entity):
         tally["alerts came in a feed whose header has no timestamp (no observed_at)"] += 1
-    for entity in feed.entity:
-        if not entity.HasField("alert"):
-            continue
-        alerts += 1
-        if entity.is_deleted:
-            tally["alerts were marked deleted and skipped"] += 1
-            continue
-        rows += _rows(entity, feed_time, tally)
-    notes = notes_of(tally)
-    if static is not None:
-        notes += _enrich(rows, static, feed_time)
-    census = census_note(feed, "alerts", alerts)
-    if census is not None:
-        notes.append(census)
-    return ParsedPayload(rows=rows, format=FORMAT, notes=tuple(notes))
+    return entity_rows(
+        feed,
+        kind="alert",
+        label="alerts",
+        make_rows=_rows,
+        enrich=_enrich,
+        static=static,
+        format_name=FORMAT,
+        tally=tally,
+    )
 
 
 def _rows(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from google.transit import gtfs_realtime_pb2
 
 from connectors.errors import PayloadError
 from connectors.gtfs_static import GtfsStatic
+from connectors.payload import ParsedPayload
 
 _WIRE_VARINT, _WIRE_I64, _WIRE_LEN, _WIRE_I32 = 0, 1, 2, 5
 _MAX_VARINT_BYTES = 10
@@ -55,6 +57,45 @@ def decode_feed(data: bytes) -> gtfs_realtime_pb2.FeedMessage:
     if not feed.header.gtfs_realtime_version:
         raise PayloadError("missing-header", "the FeedMessage header has no gtfs_realtime_version")
     return feed
+
+
+Row = dict[str, object]
+RowMaker = Callable[[gtfs_realtime_pb2.FeedEntity, int | None, Counter[str]], list[Row]]
+Enricher = Callable[[list[Row], GtfsStatic, int | None], list[str]]
+
+
+def entity_rows(
+    feed: gtfs_realtime_pb2.FeedMessage,
+    *,
+    kind: str,
+    label: str,
+    make_rows: RowMaker,
+    enrich: Enricher,
+    static: GtfsStatic | None,
+    format_name: str,
+    tally: Counter[str] | None = None,
+) -> ParsedPayload:
+    """The rows of every entity holding a ``kind`` message (deleted ones skipped and counted),
+    joined with the static feed when given, with notes on what was passed over."""
+    feed_time = header_time(feed)
+    tally = Counter() if tally is None else tally
+    rows: list[Row] = []
+    found = 0
+    for entity in feed.entity:
+        if not entity.HasField(kind):
+            continue
+        found += 1
+        if entity.is_deleted:
+            tally[f"{label} were marked deleted and skipped"] += 1
+            continue
+        rows += make_rows(entity, feed_time, tally)
+    notes = notes_of(tally)
+    if static is not None:
+        notes += enrich(rows, static, feed_time)
+    census = census_note(feed, label, found)
+    if census is not None:
+        notes.append(census)
+    return ParsedPayload(rows=rows, format=format_name, notes=tuple(notes))
 
 
 def header_time(feed: gtfs_realtime_pb2.FeedMessage) -> int | None:

@@ -20,12 +20,10 @@ from collections import Counter
 from google.transit import gtfs_realtime_pb2
 
 from connectors.gtfs_feed import (
-    census_note,
     decode_feed,
+    entity_rows,
     enum_name,
     expiry_note,
-    header_time,
-    notes_of,
     optional_text,
     text,
     unmatched_note,
@@ -48,25 +46,15 @@ def parse_trip_updates(data: bytes, *, static: GtfsStatic | None = None) -> Pars
 def trip_updates_from_feed(
     feed: gtfs_realtime_pb2.FeedMessage, *, static: GtfsStatic | None = None
 ) -> ParsedPayload:
-    feed_time = header_time(feed)
-    tally: Counter[str] = Counter()
-    rows: list[dict[str, object]] = []
-    updates = 0
-    for entity in feed.entity:
-        if not entity.HasField("trip_update"):
-            continue
-        updates += 1
-        if entity.is_deleted:
-            tally["trip updates were marked deleted and skipped"] += 1
-            continue
-        rows += _rows(entity, feed_time, tally)
-    notes = notes_of(tally)
-    if static is not None:
-        notes += _enrich(rows, static, feed_time)
-    census = census_note(feed, "trip updates", updates)
-    if census is not None:
-        notes.append(census)
-    return ParsedPayload(rows=rows, format=FORMAT, notes=tuple(notes))
+    return entity_rows(
+        feed,
+        kind="trip_update",
+        label="trip updates",
+        make_rows=_rows,
+        enrich=_enrich,
+        static=static,
+        format_name=FORMAT,
+    )
 
 
 def _rows(

@@ -10,11 +10,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from baylink.runtime.ports import free_port
-from tests.support.embedded import admin_headers, baylink, clean_env, running_platform
+from tests.support.embedded import (
+    baylink,
+    clean_env,
+    running_platform,
+    served_records,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -42,20 +46,7 @@ def _ingest(data_dir: Path, *args: str) -> dict[str, object]:
 
 
 def _records(platform: tuple[Path, int], dataset: str) -> list[dict[str, object]]:
-    data_dir, port = platform
-    page = (
-        httpx.get(
-            f"http://127.0.0.1:{port}/v1/datasets/{dataset}/records",
-            params={"limit": "1000"},
-            headers=admin_headers(data_dir),
-            timeout=30,
-        )
-        .raise_for_status()
-        .json()
-    )
-    records = page["records"]
-    assert isinstance(records, list)
-    return records
+    return served_records(*platform, dataset)
 
 
 def test_structure_specific_sdmx_is_read_by_the_dsd_given_and_generic_is_the_same_records(

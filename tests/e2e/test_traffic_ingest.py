@@ -13,7 +13,13 @@ import httpx
 import pytest
 
 from baylink.runtime.ports import free_port
-from tests.support.embedded import admin_headers, baylink, clean_env, running_platform
+from tests.support.embedded import (
+    admin_headers,
+    baylink,
+    clean_env,
+    running_platform,
+    served_records,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -89,20 +95,7 @@ def test_a_bad_link_is_rejected_with_its_reason_and_the_rest_are_stored(
 
 
 def _records(platform: tuple[Path, int], dataset: str) -> list[dict[str, object]]:
-    data_dir, port = platform
-    page = (
-        httpx.get(
-            f"http://127.0.0.1:{port}/v1/datasets/{dataset}/records",
-            params={"limit": "1000"},
-            headers=admin_headers(data_dir),
-            timeout=30,
-        )
-        .raise_for_status()
-        .json()
-    )
-    records = page["records"]
-    assert isinstance(records, list)
-    return records
+    return served_records(*platform, dataset)
 
 
 def test_detector_readings_are_stored_one_per_lane_and_period(platform: tuple[Path, int]) -> None:

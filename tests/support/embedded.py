@@ -43,6 +43,26 @@ def admin_headers(data_dir: Path) -> dict[str, str]:
     return {"Authorization": f"Bearer {admin_token_path(data_dir).read_text().strip()}"}
 
 
+def served_records(
+    data_dir: Path, port: int, dataset: str, limit: int = 1000
+) -> list[dict[str, object]]:
+    """The first ``limit`` records the API of the platform in ``data_dir`` serves of ``dataset``,
+    asked with the admin token."""
+    page = (
+        httpx.get(
+            f"http://127.0.0.1:{port}/v1/datasets/{dataset}/records",
+            params={"limit": str(limit)},
+            headers=admin_headers(data_dir),
+            timeout=30,
+        )
+        .raise_for_status()
+        .json()
+    )
+    records = page["records"]
+    assert isinstance(records, list)
+    return records
+
+
 def healthy(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
