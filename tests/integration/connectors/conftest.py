@@ -13,6 +13,7 @@ from domain.dataset import DatasetDefinition
 from storage.catalog import Catalog
 from storage.connector_checkpoints import ConnectorCheckpoints
 from storage.ingestion import IngestLedger
+from tests.support import stores
 from tests.support.connector import ConnectorProcess
 from tests.support.platform import (
     SENSOR_READINGS,
@@ -23,7 +24,6 @@ from tests.support.platform import (
     dataset_file,
     unique_suffix,
 )
-from tests.support.services import fresh_postgres_url
 
 
 @dataclass
@@ -44,15 +44,8 @@ class FedPlatform:
         )
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def event_store_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'events.sqlite'}"
-        return
-    with fresh_postgres_url() as url:
-        yield url
+# The shared fixture, registered for this folder's tests.
+event_store_url = stores.event_store_url
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 from domain.dataset import DatasetDefinition
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
+from tests.support import stores
 from tests.support.platform import PlatformEnv, WorkerProcess, dataset_file, unique_suffix
-from tests.support.services import fresh_postgres_url
 
 
 @dataclass
@@ -27,15 +27,8 @@ class RunningPlatform:
     catalog: Catalog
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def event_store_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'events.sqlite'}"
-        return
-    with fresh_postgres_url() as url:
-        yield url
+# The shared fixture, registered for this folder's tests.
+event_store_url = stores.event_store_url
 
 
 @pytest.fixture(scope="module")
