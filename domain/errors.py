@@ -63,3 +63,15 @@ class PartnerNotFoundError(DomainError):
 
 class AgreementNotFoundError(DomainError):
     """No sharing agreement with this id exists."""
+
+
+class SubscriptionTermsError(DomainError):
+    """A subscription's terms are malformed or inconsistent."""
+
+
+class SubscriptionStateError(DomainError):
+    """A subscription cannot make this transition from its current state."""
+
+
+class SubscriptionNotFoundError(DomainError):
+    """No subscription with this id exists (or the caller may not see it)."""

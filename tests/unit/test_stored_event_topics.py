@@ -18,6 +18,7 @@ from domain.ingest import ChainHead, IngestChain, chain_id_for, next_batch
 from domain.partner import Partner
 from domain.provenance import Provenance
 from domain.snapshot import SnapshotLog
+from domain.subscription import Subscription, SubscriptionIndex
 from domain.whitelist import Whitelist, WhitelistRule
 from storage.catalog import Catalog
 from storage.governance import Governance
@@ -64,6 +65,19 @@ STORED_EVENT_CLASSES: list[type[DomainEvent]] = [
         nested_event(GovernanceIndex, name)
         for name in ("Created", "PartnerAdded", "KeyAdded", "AgreementAdded")
     ),
+    *(
+        nested_event(Subscription, name)
+        for name in (
+            "Created",
+            "Paused",
+            "Resumed",
+            "Cancelled",
+            "DeadLettered",
+            "Redriven",
+            "SecretRotated",
+        )
+    ),
+    *(nested_event(SubscriptionIndex, name) for name in ("Created", "SubscriptionAdded")),
 ]
 WHY = (
     "Stored events name their class by its topic, so data already stored depends on these "
@@ -174,6 +188,14 @@ def test_governance_stores_only_frozen_topics(tmp_path: Path) -> None:
     governance_topics = {
         t
         for t in frozen_topics()
-        if not t.startswith(("domain.access", "domain.catalog", "domain.ingest", "domain.snapshot"))
+        if not t.startswith(
+            (
+                "domain.access",
+                "domain.catalog",
+                "domain.ingest",
+                "domain.snapshot",
+                "domain.subscription",
+            )
+        )
     }
     assert stored == governance_topics, WHY
