@@ -15,7 +15,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from api.errors import NotAcceptableError
-from storage.geometry_column import geojson_values, geoparquet_metadata, is_geometry, wkt_array
+from storage.geometry_column import geoparquet_metadata, is_geometry, wkt_array
 
 
 class RecordFormat(StrEnum):
@@ -102,16 +102,6 @@ def encode(table: pa.Table, fmt: RecordFormat) -> bytes:
         pq.write_table(_with_geo_metadata(table), sink, compression="zstd")
         return sink.getvalue()
     raise ValueError(f"{fmt} is not encoded here")
-
-
-def json_records(table: pa.Table) -> list[dict[str, object]]:
-    """A page as JSON-ready rows: geometries as GeoJSON geometry objects."""
-    records: list[dict[str, object]] = table.to_pylist()
-    for field in table.schema:
-        if is_geometry(field):
-            for record, value in zip(records, geojson_values(table[field.name]), strict=True):
-                record[field.name] = value
-    return records
 
 
 def _with_geo_metadata(table: pa.Table) -> pa.Table:

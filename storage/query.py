@@ -506,12 +506,8 @@ class QueryService:
 
     def _within(self, dataset_id: str, row: Sequence[object], scope: RowScope) -> bool:
         dataset = self._definition(dataset_id)
-        filters = self._filters(dataset, None, None, None, None, scope)
-        predicate = _predicate(dataset, filters, None)
         table = records_table(dataset, [list(row)])
-        if predicate is not None:
-            table = table.filter(predicate)
-        return bool(_in_area(dataset, filters, table).num_rows == 1)
+        return bool(rows_in_scope(dataset, table, scope).num_rows == 1)
 
     def _definition(self, dataset_id: str) -> DatasetDefinition:
         try:
@@ -817,6 +813,22 @@ def _predicate(
     for term in terms[1:]:
         predicate = predicate & term
     return predicate
+
+
+def rows_in_scope(dataset: DatasetDefinition, table: pa.Table, scope: RowScope) -> pa.Table:
+    """The rows of ``table`` (in the dataset's record schema) that a grant's ``scope`` reaches."""
+    filters = _Filters(
+        None if scope.start is None else to_micros(scope.start),
+        None if scope.end is None else to_micros(scope.end),
+        None,
+        None,
+        scope.regions,
+        scope.bbox,
+    )
+    predicate = _predicate(dataset, filters, None)
+    if predicate is not None:
+        table = table.filter(predicate)
+    return _in_area(dataset, filters, table)
 
 
 def _in_area(dataset: DatasetDefinition, filters: _Filters, table: pa.Table) -> pa.Table:

@@ -18,9 +18,10 @@ from api.dependencies import (
     StartParam,
 )
 from api.errors import problem_responses
-from api.media import MEDIA_TYPES, RecordFormat, encode, json_records
+from api.media import MEDIA_TYPES, RecordFormat, encode
 from api.schemas import RecordsPage
 from storage.query import DEFAULT_LIMIT, MAX_LIMIT
+from storage.record_json import json_records
 
 NEXT_CURSOR_HEADER = "Baylink-Next-Cursor"
 POSITION_HEADER = "Baylink-Current-To-Position"

@@ -1,0 +1,213 @@
+"""What a subscription receives: its dataset's accepted records after a log position, as the
+policy lets the partner see them now, as CloudEvents 1.0.
+
+Both delivery points read here: the relay (Kafka topics, webhooks) and the API (server-sent
+events, WebSocket). Each event carries its notification-log position, so a consumer resumes
+exactly after the last one it saw and recognises a redelivered record by its id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from domain.dataset import DatasetDefinition
+from domain.ingest import IngestChain
+from domain.policy import Caller, Decision, DecisionReason
+from domain.transformation import TransformationKind
+from storage.catalog import Catalog
+from storage.governance import Governance
+from storage.parquet_snapshot import records_table
+from storage.policy_view import partner_view, pseudonym_key
+from storage.query import rows_in_scope
+from storage.record_json import json_records
+from storage.snapshots import SnapshotLedger
+from storage.subscriptions import SubscriptionInfo
+
+EVENT_TYPE = "org.baylink.record.v1"
+_POSITION = "__position"
+AGGREGATED_GRANT = (
+    "the agreement grants only aggregates of this dataset, which are queried, not streamed"
+)
+_JSON = JSONFormat()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """One record as delivered: its log position, id and CloudEvent."""
+
+    position: int
+    record_id: str
+    event: CloudEvent
+
+    def json(self) -> bytes:
+        """The structured-mode CloudEvents JSON of the event."""
+        return _JSON.write(self.event)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """Records after a position, up to ``through``: the next page starts after ``through``.
+
+    ``stopped`` says why nothing was read (the policy no longer grants the subscription);
+    ``through`` then stays where it was, so nothing is skipped while delivery is stopped.
+    """
+
+    delivered: list[Delivered]
+    through: int
+    decision: Decision
+    stopped: str | None = None
+
+
+def provenance_digest(provenance: dict[str, Any]) -> str:
+    """sha256 of the provenance as canonical JSON, so a partner can cite it without it."""
+    text = json.dumps(provenance, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class DeliveryFeed:
+    """Reads subscriptions' records from the shared store and applies the policy to them."""
+
+    def __init__(self, event_store_url: str, pseudonym_secret: bytes) -> None:
+        self.ledger = SnapshotLedger(event_store_url)
+        self.catalog = Catalog(event_store_url)
+        self.governance = Governance(event_store_url)
+        self._secret = pseudonym_secret
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.catalog.close()
+        self.governance.close()
+
+    def head(self) -> int:
+        """The newest log position."""
+        return self.ledger.position()
+
+    def page(
+        self,
+        subscription: SubscriptionInfo,
+        after: int,
+        max_positions: int = 10_000,
+        at: datetime | None = None,
+    ) -> FeedPage:
+        """The subscription's records in (after, after + max_positions], as granted at ``at``."""
+        terms = subscription.terms
+        dataset = self.catalog.get(terms.dataset_id)
+        decision = self.decision(subscription, dataset, at or datetime.now(UTC))
+        after = max(after, terms.start_position - 1)
+        if not decision.allowed or decision.agreement_id != terms.agreement_id:
+            return FeedPage([], after, decision, _why_stopped(terms.agreement_id, decision))
+        if any(t.kind is TransformationKind.AGGREGATE for t in decision.transformations):
+            # Windows with a minimum count per group cannot be told apart record by record.
+            return FeedPage([], after, decision, AGGREGATED_GRANT)
+        last = min(self.head(), after + max_positions)
+        if last <= after:
+            return FeedPage([], after, decision)
+        table, provenance = self._records(dataset, after + 1, last)
+        if table.num_rows:
+            table = rows_in_scope(dataset, table, decision.row_scope)
+        positions = table[_POSITION].to_pylist() if table.num_rows else []
+        view = partner_view(
+            table.drop_columns([_POSITION]),
+            dataset,
+            decision,
+            pseudonym_key(self._secret, terms.partner_id),
+        )
+        delivered = [
+            Delivered(
+                position,
+                str(row["record_id"]),
+                _event(dataset, decision, row, position, provenance[position]),
+            )
+            for position, row in zip(positions, json_records(view), strict=True)
+        ]
+        return FeedPage(delivered, last, decision)
+
+    def decision(
+        self, subscription: SubscriptionInfo, dataset: DatasetDefinition, at: datetime
+    ) -> Decision:
+        partner = self.governance.partner(subscription.terms.partner_id, at)
+        caller = Caller(partner.partner_id, partner.region, partner.clearance)
+        return self.governance.decide(caller, dataset, at)
+
+    def _records(
+        self, dataset: DatasetDefinition, first: int, last: int
+    ) -> tuple[pa.Table, dict[int, str]]:
+        records: list[list[object]] = []
+        positions: list[int] = []
+        digests: dict[int, str] = {}
+        for position, batch in _batches_of(self.ledger, dataset.id, first, last):
+            accepted = batch.accepted()
+            records.extend(accepted)
+            positions.extend([position] * len(accepted))
+            digests[position] = provenance_digest(dict(batch.provenance))
+        table = records_table(dataset, records)
+        return table.append_column(_POSITION, pa.array(positions, pa.int64())), digests
+
+
+def _batches_of(
+    ledger: SnapshotLedger, dataset_id: str, first: int, last: int
+) -> Iterator[tuple[int, IngestChain.BatchRecorded]]:
+    for position, batch in ledger.batches_between(first, last):
+        if batch.dataset_id == dataset_id:
+            yield position, batch
+
+
+def _why_stopped(agreement_id: str, decision: Decision) -> str:
+    if decision.allowed and decision.reason is DecisionReason.AGREEMENT:
+        return (
+            f"agreement {agreement_id!r} no longer grants the dataset "
+            f"(it is now granted under {decision.agreement_id!r})"
+        )
+    if decision.allowed:
+        return f"the dataset is no longer granted under agreement {agreement_id!r}"
+    return decision.message
+
+
+def _event(
+    dataset: DatasetDefinition,
+    decision: Decision,
+    row: dict[str, object],
+    position: int,
+    provenance: str,
+) -> CloudEvent:
+    attributes: dict[str, Any] = {
+        "id": str(row["record_id"]),
+        "source": f"/baylink/datasets/{dataset.id}",
+        "type": EVENT_TYPE,
+        "specversion": "1.0",
+        "datacontenttype": "application/json",
+        "subject": str(row["record_id"]),
+        "dataset": dataset.id,
+        "region": str(row.get("region") or dataset.owner_region),
+        "recordid": str(row["record_id"]),
+        "agreementid": decision.agreement_id or "",
+        "whitelistversion": decision.whitelist_version,
+        "provenancedigest": provenance,
+        "position": position,
+    }
+    moment = row.get(dataset.time_field)
+    if isinstance(moment, datetime):
+        attributes["time"] = moment
+    return CloudEvent(attributes, _jsonable(row))
+
+
+def _jsonable(row: dict[str, object]) -> dict[str, Any]:
+    jsonable: dict[str, Any] = json.loads(json.dumps(row, default=_default))
+    return jsonable
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot deliver a {type(value).__name__} value as JSON")
