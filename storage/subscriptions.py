@@ -78,6 +78,8 @@ class Subscriptions(LedgerApplication):
                 f"{dataset.id}: {decision.message}"
             )
         assert decision.agreement_id is not None
+        if channel is Channel.KAFKA:
+            self._refuse_second_topic_subscriber(caller.partner_id, dataset.id)
         index = self._index()
         subscription_id = new_id()
         if subscription_id in index.subscription_ids:
@@ -137,6 +139,19 @@ class Subscriptions(LedgerApplication):
 
     def rotate_secret(self, subscription_id: str, by: str) -> SubscriptionInfo:
         return self._change(subscription_id, lambda s: s.rotate_secret(by))
+
+    def _refuse_second_topic_subscriber(self, partner_id: str, dataset_id: str) -> None:
+        # A partner's records of a dataset have one topic: a second subscription would
+        # deliver every record to it twice.
+        for info in self.subscriptions(partner_id, dataset_id):
+            if (
+                info.terms.channel is Channel.KAFKA
+                and info.state is not SubscriptionState.CANCELLED
+            ):
+                raise SubscriptionTermsError(
+                    f"partner {partner_id!r} already receives {dataset_id} on "
+                    f"{info.terms.topic} ({info.terms.subscription_id})"
+                )
 
     def _change(
         self, subscription_id: str, change: Callable[[Subscription], object]

@@ -13,6 +13,7 @@ from domain.access import AccessRecord
 from domain.agreement import AgreementTerms, SharingAgreement
 from domain.catalog import CatalogIndex, Dataset
 from domain.dataset import DatasetDefinition
+from domain.delivery import DeliveryRecord
 from domain.governance_index import GovernanceIndex
 from domain.ingest import ChainHead, IngestChain, chain_id_for, next_batch
 from domain.partner import Partner
@@ -78,6 +79,7 @@ STORED_EVENT_CLASSES: list[type[DomainEvent]] = [
         )
     ),
     *(nested_event(SubscriptionIndex, name) for name in ("Created", "SubscriptionAdded")),
+    nested_event(DeliveryRecord, "Recorded"),
 ]
 WHY = (
     "Stored events name their class by its topic, so data already stored depends on these "
@@ -192,6 +194,7 @@ def test_governance_stores_only_frozen_topics(tmp_path: Path) -> None:
             (
                 "domain.access",
                 "domain.catalog",
+                "domain.delivery",
                 "domain.ingest",
                 "domain.snapshot",
                 "domain.subscription",

@@ -1,0 +1,130 @@
+"""The delivery log: what each subscription was sent, and where its relay resumes.
+
+A relay records a delivered page and its new position in one transaction (the position is a
+tracking record named after the subscription), after the channel acknowledged the page: a
+crash in between redelivers the page, never skips it. Streams served by the API record what
+they sent without a position: the client's Last-Event-ID says where it resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
+
+from domain.delivery import DeliveryRecord
+from storage.delivery_feed import FeedPage
+from storage.ledger import LedgerApplication
+from storage.subscriptions import SubscriptionInfo
+
+_RECORDED = get_topic(vars(DeliveryRecord)["Recorded"])
+
+
+def tracking_name(subscription_id: str) -> str:
+    return f"deliver:{subscription_id}"
+
+
+def record_ids_digest(record_ids: list[str]) -> str:
+    """sha256 over the sorted ids, one per line: the same set gives the same digest."""
+    return hashlib.sha256("\n".join(sorted(record_ids)).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEntry:
+    position: int
+    at: datetime
+    subscription_id: str
+    partner_id: str
+    dataset_id: str
+    channel: str
+    agreement_id: str
+    whitelist_version: int
+    first_position: int
+    last_position: int
+    records: int
+    record_ids_digest: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "at": self.at.isoformat()}
+
+
+_STATE_FIELDS = [f.name for f in fields(DeliveryEntry) if f.name != "position"]
+
+
+class DeliveryLog(LedgerApplication):
+    """Records deliveries; answers where a relay resumes and what a partner received."""
+
+    def delivered_up_to(self, subscription_id: str) -> int:
+        """The last log position the relay has delivered this subscription through."""
+        return self.ledger.max_tracking_id(tracking_name(subscription_id)) or 0
+
+    def record(
+        self,
+        subscription: SubscriptionInfo,
+        page: FeedPage,
+        first_position: int,
+        *,
+        track: bool,
+        at: datetime | None = None,
+    ) -> None:
+        """Record ``page`` as delivered; with ``track``, the relay's position moves to its end.
+
+        A page without records only moves the position (nothing was sent to record)."""
+        terms = subscription.terms
+        tracking = Tracking(tracking_name(terms.subscription_id), page.through) if track else None
+        if not page.delivered:
+            if tracking is not None and page.through > self.delivered_up_to(terms.subscription_id):
+                self.events.put([], tracking=tracking)
+            return
+        ids = [d.record_id for d in page.delivered]
+        entry = DeliveryRecord(
+            at=at or datetime.now(UTC),
+            subscription_id=terms.subscription_id,
+            partner_id=terms.partner_id,
+            dataset_id=terms.dataset_id,
+            channel=terms.channel.value,
+            agreement_id=page.decision.agreement_id or "",
+            whitelist_version=page.decision.whitelist_version,
+            first_position=first_position,
+            last_position=page.through,
+            records=len(ids),
+            record_ids_digest=record_ids_digest(ids),
+        )
+        self.events.put(entry.collect_events(), tracking=tracking)
+
+    def entries(
+        self,
+        partner_id: str | None = None,
+        dataset_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: int = 0,
+        limit: int = 1000,
+    ) -> list[DeliveryEntry]:
+        """Deliveries after log position ``after``, oldest first, made in [start, end)."""
+        found: list[DeliveryEntry] = []
+        begin = after + 1
+        while len(found) < limit:
+            notifications = self.recorder.select_notifications(
+                start=begin, limit=max(limit, 100), topics=[_RECORDED]
+            )
+            if not notifications:
+                break
+            for notification in notifications:
+                state = vars(self.mapper.to_domain_event(notification))
+                entry = DeliveryEntry(notification.id, **{k: state[k] for k in _STATE_FIELDS})
+                if (
+                    (partner_id is None or entry.partner_id == partner_id)
+                    and (dataset_id is None or entry.dataset_id == dataset_id)
+                    and (start is None or entry.at >= start)
+                    and (end is None or entry.at < end)
+                ):
+                    found.append(entry)
+                    if len(found) == limit:
+                        break
+            begin = notifications[-1].id + 1
+        return found

@@ -1,0 +1,180 @@
+"""The delivery relay: follows the event store for every active subscription it delivers
+(Kafka topics now; webhooks share the loop) and sends each its partner's view of new records.
+
+Each subscription has its own task, position and pace, so one slow or failing subscriber
+never holds up another, and the relay never touches the ingest path: it only reads the store.
+A page is recorded, with the subscription's new position, after the channel acknowledged it:
+a crash in between sends the page again (at-least-once; every event carries its record id
+and log position for the consumer to deduplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from domain.subscription import Channel, SubscriptionState
+from storage.delivery_feed import Delivered, DeliveryFeed
+from storage.delivery_log import DeliveryLog
+from storage.subscriptions import SubscriptionInfo, Subscriptions
+from streams.publisher import make_producer
+
+log = logging.getLogger("baylink.streams.delivery")
+
+CLOUDEVENTS_JSON = b"application/cloudevents+json"
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySettings:
+    poll_seconds: float = 0.5
+    page_positions: int = 5_000
+    delivery_partitions: int = 1
+
+
+class DeliveryChannel(Protocol):
+    async def send(self, subscription: SubscriptionInfo, delivered: Sequence[Delivered]) -> None:
+        """Return once the receiver has acknowledged every event; raise otherwise."""
+
+
+class KafkaChannel:
+    """One message per record on the partner's topic, keyed by record id, in structured
+    CloudEvents JSON: any Kafka client reads it, and a consumer deduplicates by key."""
+
+    def __init__(self, bootstrap_servers: str, partitions: int = 1) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.partitions = partitions
+        self.producer: AIOKafkaProducer = make_producer(bootstrap_servers)
+        self._topics: set[str] = set()
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def send(self, subscription: SubscriptionInfo, delivered: Sequence[Delivered]) -> None:
+        topic = subscription.terms.topic
+        assert topic is not None
+        await self._ensure_topic(topic)
+        futures = [
+            await self.producer.send(
+                topic,
+                value=item.json(),
+                key=item.record_id.encode(),
+                headers=[
+                    ("content-type", CLOUDEVENTS_JSON),
+                    ("baylink-position", str(item.position).encode()),
+                    ("baylink-subscription", subscription.terms.subscription_id.encode()),
+                ],
+            )
+            for item in delivered
+        ]
+        await asyncio.gather(*futures)
+
+    async def _ensure_topic(self, topic: str) -> None:
+        if topic in self._topics:
+            return
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, self.partitions, 1)])
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            await admin.close()
+        self._topics.add(topic)
+
+
+class DeliveryRelay:
+    """Runs one follower task per active subscription on the channels it is given."""
+
+    def __init__(
+        self,
+        event_store_url: str,
+        pseudonym_secret: bytes,
+        channels: dict[Channel, DeliveryChannel],
+        settings: RelaySettings | None = None,
+    ) -> None:
+        self.settings = settings or RelaySettings()
+        self.channels = channels
+        self.feed = DeliveryFeed(event_store_url, pseudonym_secret)
+        self.log = DeliveryLog(event_store_url)
+        self.subscriptions = Subscriptions(event_store_url)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def close(self) -> None:
+        self.feed.close()
+        self.log.close()
+        self.subscriptions.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow every active subscription on a known channel until ``stop`` is set."""
+        try:
+            while not stop.is_set():
+                await self._start_followers(stop)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.poll_seconds)
+        finally:
+            for task in self._tasks.values():
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            self._tasks.clear()
+
+    async def _start_followers(self, stop: asyncio.Event) -> None:
+        for info in await asyncio.to_thread(self.subscriptions.subscriptions):
+            sid = info.terms.subscription_id
+            running = self._tasks.get(sid)
+            if running is not None and not running.done():
+                continue
+            if info.terms.channel in self.channels and info.state is SubscriptionState.ACTIVE:
+                self._tasks[sid] = asyncio.create_task(self._follow(sid, stop), name=sid)
+
+    async def _follow(self, subscription_id: str, stop: asyncio.Event) -> None:
+        """Deliver one subscription until it is no longer active or the relay stops."""
+        failures = 0
+        while not stop.is_set():
+            info = await asyncio.to_thread(self.subscriptions.subscription, subscription_id)
+            if info.state is not SubscriptionState.ACTIVE:
+                log.info("subscription %s is %s: delivery stops", subscription_id, info.state)
+                return
+            try:
+                moved = await self.deliver_once(info)
+                failures = 0
+            except Exception as error:  # the channel or the store failed: retry, never skip
+                failures += 1
+                delay = min(self.settings.poll_seconds * 2**failures, 30.0)
+                log.warning(
+                    "delivering %s failed (%s); retrying in %.1fs", subscription_id, error, delay
+                )
+                await _sleep_unless(stop, delay)
+                continue
+            if not moved:
+                await _sleep_unless(stop, self.settings.poll_seconds)
+
+    async def deliver_once(self, info: SubscriptionInfo) -> bool:
+        """Deliver the next page; False when there was nothing new (or delivery is stopped)."""
+        sid = info.terms.subscription_id
+        after = await asyncio.to_thread(self.log.delivered_up_to, sid)
+        page = await asyncio.to_thread(self.feed.page, info, after, self.settings.page_positions)
+        if page.stopped is not None:
+            log.info("subscription %s waits: %s", sid, page.stopped)
+            return False
+        if page.through <= after:
+            return False
+        if page.delivered:
+            await self.channels[info.terms.channel].send(info, page.delivered)
+        await asyncio.to_thread(self.log.record, info, page, after + 1, track=True)
+        return True
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
