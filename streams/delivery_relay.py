@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,6 +38,19 @@ class RelaySettings:
     poll_seconds: float = 0.5
     page_positions: int = 5_000
     delivery_partitions: int = 1
+    retry_first_seconds: float = 0.5
+    retry_max_seconds: float = 60.0
+    # A webhook that refuses the same page this many times in a row is dead-lettered.
+    webhook_max_attempts: int = 8
+
+    def retry_delay(self, failures: int) -> float:
+        """Exponential backoff with jitter, so failing receivers are not retried in step."""
+        ceiling = min(self.retry_max_seconds, self.retry_first_seconds * 2.0 ** (failures - 1))
+        return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - spreading retries, not secrecy
+
+
+class ChannelFailedError(Exception):
+    """The channel did not acknowledge a page; the message says why, in one line."""
 
 
 class DeliveryChannel(Protocol):
@@ -139,7 +153,7 @@ class DeliveryRelay:
 
     async def _follow(self, subscription_id: str, stop: asyncio.Event) -> None:
         """Deliver one subscription until it is no longer active or the relay stops."""
-        failures = 0
+        refusals = 0
         while not stop.is_set():
             info = await asyncio.to_thread(self.subscriptions.subscription, subscription_id)
             if info.state is not SubscriptionState.ACTIVE:
@@ -147,17 +161,48 @@ class DeliveryRelay:
                 return
             try:
                 moved = await self.deliver_once(info)
-                failures = 0
-            except Exception as error:  # the channel or the store failed: retry, never skip
-                failures += 1
-                delay = min(self.settings.poll_seconds * 2**failures, 30.0)
-                log.warning(
-                    "delivering %s failed (%s); retrying in %.1fs", subscription_id, error, delay
-                )
-                await _sleep_unless(stop, delay)
+                refusals = 0
+            except ChannelFailedError as refused:
+                refusals += 1
+                if (
+                    info.terms.channel is Channel.WEBHOOK
+                    and refusals >= self.settings.webhook_max_attempts
+                ):
+                    await self._dead_letter(info, refusals, str(refused))
+                    return
+                await self._retry_later(subscription_id, refusals, str(refused), stop)
+                continue
+            except Exception as error:  # the store is down or busy: retry, never skip
+                refusals += 1
+                await self._retry_later(subscription_id, refusals, f"store: {error}", stop)
                 continue
             if not moved:
                 await _sleep_unless(stop, self.settings.poll_seconds)
+
+    async def _retry_later(
+        self, subscription_id: str, failures: int, reason: str, stop: asyncio.Event
+    ) -> None:
+        delay = self.settings.retry_delay(failures)
+        log.warning(
+            "delivering %s failed (%d in a row: %s); retrying in %.1fs",
+            subscription_id,
+            failures,
+            reason,
+            delay,
+        )
+        await _sleep_unless(stop, delay)
+
+    async def _dead_letter(self, info: SubscriptionInfo, attempts: int, reason: str) -> None:
+        sid = info.terms.subscription_id
+        position = await asyncio.to_thread(self.log.delivered_up_to, sid) + 1
+        await asyncio.to_thread(self.subscriptions.dead_letter, sid, position, attempts, reason)
+        log.error(
+            "subscription %s dead-lettered at log position %d after %d attempts: %s",
+            sid,
+            position,
+            attempts,
+            reason,
+        )
 
     async def deliver_once(self, info: SubscriptionInfo) -> bool:
         """Deliver the next page; False when there was nothing new (or delivery is stopped)."""
@@ -170,7 +215,10 @@ class DeliveryRelay:
         if page.through <= after:
             return False
         if page.delivered:
-            await self.channels[info.terms.channel].send(info, page.delivered)
+            try:
+                await self.channels[info.terms.channel].send(info, page.delivered)
+            except Exception as error:
+                raise ChannelFailedError(str(error) or type(error).__name__) from error
         await asyncio.to_thread(self.log.record, info, page, after + 1, track=True)
         return True
 
