@@ -9,6 +9,7 @@ import typer
 from baylink import (
     cli_connector,
     cli_dataset,
+    cli_delivery,
     cli_demo,
     cli_governance,
     cli_ingest,
@@ -34,6 +35,7 @@ cli_demo.register(app)
 cli_status.register(app)
 cli_governance.register(app)
 cli_connector.register(app)
+cli_delivery.register(app)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from baylink.runtime.errors import (
     RuntimeStateNotFoundError,
 )
 from baylink.runtime.ports import LOOPBACK, ensure_port_free, free_ports
+from baylink.runtime.pseudonym_secret import PSEUDONYM_SECRET_ENV, ensure_pseudonym_secret
 from baylink.runtime.state import DATA_DIR_ENV, RuntimeState, resolve_data_dir, state_path
 from baylink.runtime.supervisor import ChildSpec, Supervisor
 from baylink.telemetry_setup import METRICS_PORT_ENV, start_telemetry
@@ -87,6 +88,7 @@ def up(
     data_dir.mkdir(parents=True, exist_ok=True)
     _refuse_if_already_running(data_dir)
     admin_token, admin_token_file = ensure_admin_token(data_dir)
+    pseudonym_secret = ensure_pseudonym_secret(data_dir)
     _refuse_unsafe_admin_token(admin_token)
     # Checked before anything starts, so a taken port costs nothing to clean up.
     ensure_port_free(api_host, api_port)
@@ -113,10 +115,16 @@ def up(
         # Each service serves its metrics as Prometheus text on loopback; `status` reads them.
         worker_metrics, snapshots_metrics = free_ports(2)
         specs = _child_specs(env, api_host, api_port, log_dir, worker_metrics, snapshots_metrics)
-        # Only the API holds the admin token.
+        # Only the API holds the admin token; it and the relay share the pseudonym secret.
         specs[-1] = dataclasses.replace(
             specs[-1], env={**specs[-1].env, API_ADMIN_TOKEN_ENV: admin_token}
         )
+        specs = [
+            dataclasses.replace(s, env={**s.env, PSEUDONYM_SECRET_ENV: pseudonym_secret})
+            if s.name in ("api", "relay")
+            else s
+            for s in specs
+        ]
         pids = {"supervisor": os.getpid()}
         if embedded is not None and embedded.pid is not None:
             pids["broker"] = embedded.pid
@@ -228,6 +236,7 @@ def _child_specs(
             env | {METRICS_PORT_ENV: str(snapshots_metrics_port)},
             log_path=log_dir / "snapshots.log",
         ),
+        ChildSpec("relay", [*baylink, "relay"], env, log_path=log_dir / "relay.log"),
         ChildSpec("api", api_argv, env, log_path=log_dir / "api.log"),
     ]
 
@@ -246,6 +255,7 @@ def _print_summary(
     typer.echo(f"  event store   {state.event_store_url}")
     typer.echo(f"  object store  {state.object_store_url}")
     typer.echo(f"  worker        pid {pids.get('worker')}  (log {log_dir / 'worker.log'})")
+    typer.echo(f"  relay         pid {pids.get('relay')}  (log {log_dir / 'relay.log'})")
     typer.echo(f"  snapshots     pid {pids.get('snapshots')}  (log {log_dir / 'snapshots.log'})")
     typer.echo(
         f"  api           {state.api_url}  (pid {pids.get('api')}, log {log_dir / 'api.log'})"

@@ -15,12 +15,13 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.subscription import Channel, SubscriptionState
 from storage.delivery_feed import Delivered, DeliveryFeed
@@ -33,15 +34,18 @@ log = logging.getLogger("baylink.streams.delivery")
 CLOUDEVENTS_JSON = b"application/cloudevents+json"
 
 
-@dataclass(frozen=True, slots=True)
-class RelaySettings:
-    poll_seconds: float = 0.5
-    page_positions: int = 5_000
-    delivery_partitions: int = 1
-    retry_first_seconds: float = 0.5
-    retry_max_seconds: float = 60.0
+class RelaySettings(BaseSettings):
+    """How the relay paces itself; read from BAYLINK_DELIVERY_* variables."""
+
+    model_config = SettingsConfigDict(env_prefix="BAYLINK_DELIVERY_", extra="ignore", frozen=True)
+
+    poll_seconds: float = Field(default=0.5, gt=0)
+    page_positions: int = Field(default=5_000, ge=1)
+    delivery_partitions: int = Field(default=1, ge=1)
+    retry_first_seconds: float = Field(default=0.5, gt=0)
+    retry_max_seconds: float = Field(default=60.0, gt=0)
     # A webhook that refuses the same page this many times in a row is dead-lettered.
-    webhook_max_attempts: int = 8
+    webhook_max_attempts: int = Field(default=8, ge=1)
 
     def retry_delay(self, failures: int) -> float:
         """Exponential backoff with jitter, so failing receivers are not retried in step."""

@@ -4,8 +4,9 @@ once and kept in the data directory, readable by its owner only."""
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
+
+from baylink.runtime.secret_file import kept_secret
 
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 (a file name, not a secret)
 ADMIN_TOKEN_ENVS = ("BAYLINK_API_ADMIN_TOKEN", "BAYLINK_ADMIN_TOKEN")
@@ -38,9 +39,4 @@ def ensure_admin_token(data_dir: Path) -> tuple[str, Path | None]:
     if configured is not None:
         return configured, None
     path = admin_token_path(data_dir)
-    if not path.exists():
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
-    path.chmod(0o600)
-    return path.read_text().strip(), path
+    return kept_secret(path), path

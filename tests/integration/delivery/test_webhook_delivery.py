@@ -9,7 +9,6 @@ import contextlib
 import random
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -138,7 +137,7 @@ async def test_a_receiver_failing_half_the_time_still_gets_every_record_signed(
         sid = subscription.terms.subscription_id
         receiver.secret = webhook_secret(SECRET, sid, subscription.secret_version)
         channel = WebhookChannel(SECRET)
-        settings = replace(FAST, webhook_max_attempts=60)
+        settings = FAST.model_copy(update={"webhook_max_attempts": 60})
         relay = DeliveryRelay(event_store_url, SECRET, {Channel.WEBHOOK: channel}, settings)
         try:
             await _relay_until(relay, lambda: relay.log.delivered_up_to(sid) >= relay.feed.head())
@@ -163,7 +162,7 @@ async def test_a_receiver_that_keeps_failing_is_dead_lettered_then_redriven(
         sid = subscription.terms.subscription_id
         receiver.secret = webhook_secret(SECRET, sid, subscription.secret_version)
         channel = WebhookChannel(SECRET)
-        settings = replace(FAST, webhook_max_attempts=4)
+        settings = FAST.model_copy(update={"webhook_max_attempts": 4})
         relay = DeliveryRelay(event_store_url, SECRET, {Channel.WEBHOOK: channel}, settings)
         try:
             await _relay_until(
