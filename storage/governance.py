@@ -28,6 +28,7 @@ from domain.partner import KEY_PREFIX, Partner, key_digest, partner_id_for, spli
 from domain.policy import AgreementView, Caller, Decision, decide
 from domain.region import RegionRegistry
 from domain.whitelist import Whitelist, WhitelistRule, WhitelistView
+from storage.delivery_fence import DeliveryFence, fence_for
 from storage.ledger import LedgerApplication
 
 DatasetLookup = Callable[[str], DatasetDefinition]
@@ -81,6 +82,7 @@ class Governance(LedgerApplication):
     ) -> None:
         super().__init__(event_store_url, **extra_env)
         self.regions = regions or RegionRegistry.default()
+        self._fence: DeliveryFence | None = None
 
     # Partners and keys
 
@@ -172,11 +174,19 @@ class Governance(LedgerApplication):
         self.save(whitelist)
         return whitelist.version
 
+    @property
+    def fence(self) -> DeliveryFence:
+        """Held exclusively by changes that can end a grant (see storage.delivery_fence)."""
+        if self._fence is None:
+            self._fence = fence_for(self.event_store_url)
+        return self._fence
+
     def withdraw_rule(self, rule_id: str, reason: str) -> int:
-        whitelist = self._whitelist()
-        whitelist.withdraw_rule(rule_id, reason)
-        self.save(whitelist)
-        return whitelist.version
+        with self.fence.changing():
+            whitelist = self._whitelist()
+            whitelist.withdraw_rule(rule_id, reason)
+            self.save(whitelist)
+            return whitelist.version
 
     def dry_run_withdraw(
         self, rule_id: str, datasets: DatasetLookup, at: datetime | None = None
@@ -264,7 +274,8 @@ class Governance(LedgerApplication):
         return self._change(agreement_id, lambda a: a.activate(by, now, rules))
 
     def suspend(self, agreement_id: str, by: str, reason: str) -> AgreementInfo:
-        return self._change(agreement_id, lambda a: a.suspend(by, reason))
+        with self.fence.changing():
+            return self._change(agreement_id, lambda a: a.suspend(by, reason))
 
     def resume(
         self, agreement_id: str, by: str, datasets: DatasetLookup, at: datetime | None = None
@@ -274,7 +285,8 @@ class Governance(LedgerApplication):
         return self._change(agreement_id, lambda a: a.resume(by, now, rules))
 
     def revoke(self, agreement_id: str, by: str, reason: str) -> AgreementInfo:
-        return self._change(agreement_id, lambda a: a.revoke(by, reason))
+        with self.fence.changing():
+            return self._change(agreement_id, lambda a: a.revoke(by, reason))
 
     def agreement(self, agreement_id: str) -> AgreementInfo:
         agreement = self._agreement(agreement_id)

@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -25,6 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.subscription import Channel, SubscriptionState
 from storage.delivery_feed import Delivered, DeliveryFeed
+from storage.delivery_fence import fence_for
 from storage.delivery_log import DeliveryLog
 from storage.subscriptions import SubscriptionInfo, Subscriptions
 from streams.publisher import make_producer
@@ -126,6 +128,7 @@ class DeliveryRelay:
         self.feed = DeliveryFeed(event_store_url, pseudonym_secret)
         self.log = DeliveryLog(event_store_url)
         self.subscriptions = Subscriptions(event_store_url)
+        self.fence = fence_for(event_store_url)
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def close(self) -> None:
@@ -212,19 +215,34 @@ class DeliveryRelay:
         """Deliver the next page; False when there was nothing new (or delivery is stopped)."""
         sid = info.terms.subscription_id
         after = await asyncio.to_thread(self.log.delivered_up_to, sid)
-        page = await asyncio.to_thread(self.feed.page, info, after, self.settings.page_positions)
-        if page.stopped is not None:
-            log.info("subscription %s waits: %s", sid, page.stopped)
-            return False
-        if page.through <= after:
-            return False
-        if page.delivered:
-            try:
-                await self.channels[info.terms.channel].send(info, page.delivered)
-            except Exception as error:
-                raise ChannelFailedError(str(error) or type(error).__name__) from error
+        # Decided and sent inside the fence: a revocation that has returned has seen this
+        # page sent, or this page is decided after it (storage.delivery_fence).
+        async with held(self.fence.delivering()):
+            page = await asyncio.to_thread(
+                self.feed.page, info, after, self.settings.page_positions
+            )
+            if page.stopped is not None:
+                log.info("subscription %s waits: %s", sid, page.stopped)
+                return False
+            if page.through <= after:
+                return False
+            if page.delivered:
+                try:
+                    await self.channels[info.terms.channel].send(info, page.delivered)
+                except Exception as error:
+                    raise ChannelFailedError(str(error) or type(error).__name__) from error
         await asyncio.to_thread(self.log.record, info, page, after + 1, track=True)
         return True
+
+
+@contextlib.asynccontextmanager
+async def held(lock: AbstractContextManager[None]) -> AsyncIterator[None]:
+    """A blocking lock taken and given back in worker threads, held across awaits."""
+    await asyncio.to_thread(lock.__enter__)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(lock.__exit__, None, None, None)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

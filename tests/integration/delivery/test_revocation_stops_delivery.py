@@ -1,0 +1,144 @@
+"""Once revoking an agreement has returned, nothing more reaches the partner: records keep
+arriving for two seconds and the relay keeps running, and no message on the partner's topic
+was produced after the revocation returned."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from domain.policy import Caller
+from domain.provenance import Provenance
+from domain.subscription import Channel
+from storage.catalog import Catalog
+from storage.governance import Governance
+from storage.ingestion import IngestLedger
+from storage.object_store_factory import open_object_store
+from storage.subscriptions import Subscriptions
+from streams import wire
+from streams.delivery_relay import DeliveryRelay, KafkaChannel, RelaySettings
+from streams.processor import IngestProcessor
+from tests.integration.api.governed import DATASETS, HK_DEPT, START, SZ, store_governed
+from tests.support.platform import reading_rows
+from tests.support.services import fresh_postgres_url
+
+pytestmark = pytest.mark.integration
+
+SECRET = b"revocation-secret"
+WINDOW_SECONDS = 2.0
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    directory = tmp_path_factory.mktemp("revoke")
+    objects = open_object_store((directory / "objects").as_uri())
+    if request.param == "sqlite":
+        url = f"sqlite:///{directory / 'events.sqlite'}"
+        store_governed(url, objects)
+        yield url
+        return
+    with fresh_postgres_url() as url:
+        store_governed(url, objects)
+        yield url
+
+
+class Writer:
+    """Stores a message of new Shenzhen readings every 20 ms until stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        dataset = DATASETS[SZ]
+        catalog, ledger = Catalog(self.url), IngestLedger(self.url)
+        try:
+            processor = IngestProcessor(ledger, catalog, clock=lambda: START + timedelta(days=1))
+            message = 0
+            while not self.stop.is_set():
+                rows = reading_rows(50, prefix=f"w{message}-", start=START)
+                provenance = Provenance(
+                    f"file:///live-{message}.csv", START, f"{message % 100:02d}" * 32,
+                    "tabular", "1", dataset.owner_region, wire.WIRE_SCHEMA_VERSION,
+                )  # fmt: skip
+                processor.process(
+                    dataset.ingest_topic, 0, 10_000 + message, wire.encode_rows(rows),
+                    wire.headers_for(wire.KIND_RECORDS, dataset.id, provenance, None),
+                )  # fmt: skip
+                message += 1
+                time.sleep(0.02)
+        finally:
+            ledger.close()
+            catalog.close()
+
+
+async def _produced_at(bootstrap: str, topic: str, subscription_id: str) -> list[int]:
+    """Producer timestamps (ms) of the subscription's messages."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        found: list[Any] = []
+        while batch := await consumer.getmany(partition, timeout_ms=1500):
+            found += batch.get(partition, [])
+        wanted = ("baylink-subscription", subscription_id.encode())
+        return [m.timestamp for m in found if wanted in m.headers]
+    finally:
+        await consumer.stop()
+
+
+async def test_after_revocation_returns_nothing_more_is_delivered(
+    store_url: str, tansu_broker: str
+) -> None:
+    governance, subscriptions = Governance(store_url), Subscriptions(store_url)
+    partner = governance.partner(HK_DEPT)
+    caller = Caller(partner.partner_id, partner.region, partner.clearance)
+    subscription = subscriptions.subscribe(governance, caller, DATASETS[SZ], Channel.KAFKA, HK_DEPT)
+    sid = subscription.terms.subscription_id
+    channel = KafkaChannel(tansu_broker)
+    await channel.start()
+    relay = DeliveryRelay(
+        store_url, SECRET, {Channel.KAFKA: channel}, RelaySettings(poll_seconds=0.01)
+    )
+    writer = Writer(store_url)
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        writer.thread.start()
+        async with asyncio.timeout(60):
+            while True:
+                if await asyncio.to_thread(relay.log.delivered_up_to, sid) >= 30:
+                    break
+                await asyncio.sleep(0.01)
+        await asyncio.to_thread(governance.revoke, "sz-hk-traffic", "gd-shenzhen", "ended")
+        revoked_ms = time.time() * 1000
+        delivered_then = await asyncio.to_thread(relay.log.delivered_up_to, sid)
+        await asyncio.sleep(WINDOW_SECONDS)
+        head_after = await asyncio.to_thread(relay.feed.head)
+    finally:
+        writer.stop.set()
+        writer.thread.join()
+        stop.set()
+        await running
+        await channel.stop()
+        relay.close()
+        subscriptions.close()
+        governance.close()
+
+    produced = await _produced_at(tansu_broker, str(subscription.terms.topic), sid)
+    assert produced, "the relay delivered before the revocation"
+    assert head_after > delivered_then + 10, "records kept arriving during the window"
+    late = [t for t in produced if t > revoked_ms]
+    assert late == [], f"{len(late)} messages produced after the revocation returned"
