@@ -18,6 +18,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import Problem, ProblemItem
+from domain.errors import (
+    AgreementExistsError,
+    AgreementNotFoundError,
+    AgreementStateError,
+    ApiKeyNotFoundError,
+    DomainError,
+    PartnerExistsError,
+    PartnerNotFoundError,
+    WhitelistRuleExistsError,
+    WhitelistRuleNotFoundError,
+)
 from storage.errors import (
     BadCursorError,
     BadFilterError,
@@ -96,6 +107,16 @@ _KINDS: tuple[tuple[type[Exception], _Kind], ...] = (
     (RateLimitedError, _Kind("rate-limited", "Too many requests", 429)),
     (StoreUnavailableError, _Kind("store-unavailable", "Store unavailable", 503)),
     (QueryError, _Kind("bad-query", "Query cannot be answered", 400)),
+    # Governance changes: the domain's own message says what was wrong.
+    (AgreementNotFoundError, _Kind("unknown-agreement", "Unknown agreement", 404)),
+    (PartnerNotFoundError, _Kind("unknown-partner", "Unknown partner", 404)),
+    (ApiKeyNotFoundError, _Kind("unknown-api-key", "Unknown API key", 404)),
+    (WhitelistRuleNotFoundError, _Kind("unknown-whitelist-rule", "Unknown whitelist rule", 404)),
+    (PartnerExistsError, _Kind("already-exists", "Already exists", 409)),
+    (AgreementExistsError, _Kind("already-exists", "Already exists", 409)),
+    (WhitelistRuleExistsError, _Kind("already-exists", "Already exists", 409)),
+    (AgreementStateError, _Kind("transition-not-allowed", "Transition not allowed", 409)),
+    (DomainError, _Kind("rejected-change", "Change rejected", 422)),
 )
 _INVALID_REQUEST = _Kind("invalid-request", "Invalid request", 422)
 _INTERNAL = _Kind("internal-error", "Internal error", 500)
@@ -161,6 +182,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(QueryError, named_error)
     app.add_exception_handler(ApiError, named_error)
+    app.add_exception_handler(DomainError, named_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
