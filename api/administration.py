@@ -13,14 +13,14 @@ may ask for them, and records every request in the access log, refusals included
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from api.auth import Principal
-from api.errors import ForbiddenError
+from api.errors import ForbiddenError, RejectedChangeError, has_own_problem
 from domain.agreement import AgreementTerms
 from domain.classification import Classification
 from domain.dataset import DatasetDefinition
@@ -28,6 +28,7 @@ from domain.errors import (
     AgreementNotFoundError,
     AgreementTermsError,
     ApiKeyNotFoundError,
+    DomainError,
     PartnerError,
     PartnerNotFoundError,
     WhitelistRuleExistsError,
@@ -161,10 +162,12 @@ class AdministrationService:
             outcome.rows = len(view.rules)
             return view
 
-    def add_rule(self, rule: WhitelistRule, dry_run: bool) -> WhitelistOutcome:
+    def add_rule(self, written: Mapping[str, Any], dry_run: bool) -> WhitelistOutcome:
+        """Add the rule ``written`` in its plain form, or only say what adding it would cut."""
         action = "whitelist-add-dry-run" if dry_run else "whitelist-add"
         with self._logged(action) as outcome:
             self._admin_only("changing the whitelist")
+            rule = WhitelistRule.from_dict(written)
             governance = self.governance
             current = governance.whitelist()
             if any(r.rule_id == rule.rule_id for r in current.rules):
@@ -286,6 +289,8 @@ class AdministrationService:
             allowed = True
         except Exception as error:
             outcome.rows, outcome.reason = 0, f"{type(error).__name__}: {error}"[:500]
+            if isinstance(error, DomainError) and not has_own_problem(error):
+                raise RejectedChangeError(str(error)) from error
             raise
         finally:
             self._access_log().record(

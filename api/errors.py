@@ -23,7 +23,6 @@ from domain.errors import (
     AgreementNotFoundError,
     AgreementStateError,
     ApiKeyNotFoundError,
-    DomainError,
     PartnerExistsError,
     PartnerNotFoundError,
     WhitelistRuleExistsError,
@@ -76,6 +75,10 @@ class NotAcceptableError(ApiError):
     """None of the media types the client accepts is one the API can send."""
 
 
+class RejectedChangeError(ApiError):
+    """The domain refuses a governance change (a rule, terms, a region); its message says why."""
+
+
 class StoreUnavailableError(ApiError):
     """The event store or the object store cannot be opened."""
 
@@ -116,10 +119,17 @@ _KINDS: tuple[tuple[type[Exception], _Kind], ...] = (
     (AgreementExistsError, _Kind("already-exists", "Already exists", 409)),
     (WhitelistRuleExistsError, _Kind("already-exists", "Already exists", 409)),
     (AgreementStateError, _Kind("transition-not-allowed", "Transition not allowed", 409)),
-    (DomainError, _Kind("rejected-change", "Change rejected", 422)),
+    (RejectedChangeError, _Kind("rejected-change", "Change rejected", 422)),
 )
+_NAMED_DOMAIN_ERRORS = tuple(cls for cls, _ in _KINDS if not issubclass(cls, QueryError | ApiError))
 _INVALID_REQUEST = _Kind("invalid-request", "Invalid request", 422)
 _INTERNAL = _Kind("internal-error", "Internal error", 500)
+
+
+def has_own_problem(error: Exception) -> bool:
+    """Whether the error is answered with a problem of its own kind (else, from a governance
+    change, it becomes a RejectedChangeError; anywhere else, an internal error)."""
+    return isinstance(error, _NAMED_DOMAIN_ERRORS)
 
 
 def problem_type(slug: str) -> str:
@@ -182,7 +192,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(QueryError, named_error)
     app.add_exception_handler(ApiError, named_error)
-    app.add_exception_handler(DomainError, named_error)
+    for error_class in _NAMED_DOMAIN_ERRORS:
+        app.add_exception_handler(error_class, named_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

@@ -147,9 +147,6 @@ class WhitelistRuleModel(_Request):
     valid_from: AwareDatetime
     valid_until: AwareDatetime | None = None
 
-    def rule(self) -> WhitelistRule:
-        return WhitelistRule.from_dict(self.model_dump(mode="json"))
-
     @classmethod
     def of(cls, rule: WhitelistRule) -> WhitelistRuleModel:
         return cls.model_validate(rule.as_dict())

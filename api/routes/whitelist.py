@@ -64,7 +64,7 @@ def add_rule(
 ) -> WhitelistChange:
     """Add a rule: data of that kind (or that dataset) may cross in that direction, up to
     its classification, for its purposes."""
-    outcome = administration.add_rule(body.rule(), dry_run)
+    outcome = administration.add_rule(body.model_dump(mode="json"), dry_run)
     if dry_run:
         response.status_code = 200
     return _change(outcome)
