@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.administration import AdministrationService
 from api.auth import Authenticator, Principal
 from api.enforcement import PolicyService
 from api.errors import ApiError, AuthenticationError
@@ -84,6 +85,16 @@ def _policy_service(
     return PolicyService(principal, query.get, governance.get, access_log.get, secret, seal)
 
 
+def _administration(
+    request: Request, principal: Annotated[Principal, Depends(authenticated)]
+) -> AdministrationService:
+    state = request.app.state
+    query: QueryServiceProvider = state.query_service
+    governance: LedgerProvider[Governance] = state.governance
+    access_log: LedgerProvider[AccessLog] = state.access_log
+    return AdministrationService(principal, governance.get, query.get, access_log.get)
+
+
 def _bbox(
     bbox: Annotated[
         str | None,
@@ -127,6 +138,7 @@ def _record_format(
 QueryServiceDep = Annotated[QueryService, Depends(_query_service)]
 PrincipalDep = Annotated[Principal, Depends(authenticated)]
 PolicyDep = Annotated[PolicyService, Depends(_policy_service)]
+AdministrationDep = Annotated[AdministrationService, Depends(_administration)]
 StartParam = Annotated[
     datetime | None, Query(description="Earliest time (inclusive), ISO 8601 with a UTC offset.")
 ]

@@ -18,6 +18,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import Problem, ProblemItem
+from domain.errors import (
+    AgreementExistsError,
+    AgreementNotFoundError,
+    AgreementStateError,
+    ApiKeyNotFoundError,
+    PartnerExistsError,
+    PartnerNotFoundError,
+    WhitelistRuleExistsError,
+    WhitelistRuleNotFoundError,
+)
 from storage.errors import (
     BadCursorError,
     BadFilterError,
@@ -65,6 +75,10 @@ class NotAcceptableError(ApiError):
     """None of the media types the client accepts is one the API can send."""
 
 
+class RejectedChangeError(ApiError):
+    """The domain refuses a governance change (a rule, terms, a region); its message says why."""
+
+
 class StoreUnavailableError(ApiError):
     """The event store or the object store cannot be opened."""
 
@@ -96,9 +110,26 @@ _KINDS: tuple[tuple[type[Exception], _Kind], ...] = (
     (RateLimitedError, _Kind("rate-limited", "Too many requests", 429)),
     (StoreUnavailableError, _Kind("store-unavailable", "Store unavailable", 503)),
     (QueryError, _Kind("bad-query", "Query cannot be answered", 400)),
+    # Governance changes: the domain's own message says what was wrong.
+    (AgreementNotFoundError, _Kind("unknown-agreement", "Unknown agreement", 404)),
+    (PartnerNotFoundError, _Kind("unknown-partner", "Unknown partner", 404)),
+    (ApiKeyNotFoundError, _Kind("unknown-api-key", "Unknown API key", 404)),
+    (WhitelistRuleNotFoundError, _Kind("unknown-whitelist-rule", "Unknown whitelist rule", 404)),
+    (PartnerExistsError, _Kind("already-exists", "Already exists", 409)),
+    (AgreementExistsError, _Kind("already-exists", "Already exists", 409)),
+    (WhitelistRuleExistsError, _Kind("already-exists", "Already exists", 409)),
+    (AgreementStateError, _Kind("transition-not-allowed", "Transition not allowed", 409)),
+    (RejectedChangeError, _Kind("rejected-change", "Change rejected", 422)),
 )
+_NAMED_DOMAIN_ERRORS = tuple(cls for cls, _ in _KINDS if not issubclass(cls, QueryError | ApiError))
 _INVALID_REQUEST = _Kind("invalid-request", "Invalid request", 422)
 _INTERNAL = _Kind("internal-error", "Internal error", 500)
+
+
+def has_own_problem(error: Exception) -> bool:
+    """Whether the error is answered with a problem of its own kind (else, from a governance
+    change, it becomes a RejectedChangeError; anywhere else, an internal error)."""
+    return isinstance(error, _NAMED_DOMAIN_ERRORS)
 
 
 def problem_type(slug: str) -> str:
@@ -161,6 +192,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(QueryError, named_error)
     app.add_exception_handler(ApiError, named_error)
+    for error_class in _NAMED_DOMAIN_ERRORS:
+        app.add_exception_handler(error_class, named_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

@@ -41,8 +41,16 @@ class WhitelistRuleNotFoundError(DomainError):
     """No whitelist rule with this id is in force."""
 
 
+class WhitelistRuleExistsError(WhitelistRuleError):
+    """A whitelist rule with this id is in force already."""
+
+
 class AgreementTermsError(DomainError):
     """A sharing agreement's terms are malformed or inconsistent."""
+
+
+class AgreementExistsError(AgreementTermsError):
+    """A sharing agreement with this id exists already."""
 
 
 class AgreementStateError(DomainError):
@@ -57,8 +65,16 @@ class PartnerError(DomainError):
     """A partner or one of its keys is malformed, unknown or cannot change this way."""
 
 
+class PartnerExistsError(PartnerError):
+    """A partner with this id is registered already."""
+
+
 class PartnerNotFoundError(DomainError):
     """No partner with this id is registered."""
+
+
+class ApiKeyNotFoundError(PartnerError):
+    """The partner has no API key with this id."""
 
 
 class AgreementNotFoundError(DomainError):

@@ -19,7 +19,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.classification import Classification
-from domain.errors import PartnerError
+from domain.errors import ApiKeyNotFoundError, PartnerError
 
 _PARTNER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:baylink:partner")
 _PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
@@ -131,7 +131,7 @@ class Partner(Aggregate):
     def _key(self, key_id: str) -> ApiKey:
         raw = self.keys.get(key_id)
         if raw is None:
-            raise PartnerError(f"partner {self.partner_id} has no key {key_id!r}")
+            raise ApiKeyNotFoundError(f"partner {self.partner_id} has no key {key_id!r}")
         return ApiKey(
             key_id,
             raw["digest"],

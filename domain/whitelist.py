@@ -23,7 +23,11 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.classification import Classification
 from domain.dataset import DatasetDefinition, DatasetKind
-from domain.errors import WhitelistRuleError, WhitelistRuleNotFoundError
+from domain.errors import (
+    WhitelistRuleError,
+    WhitelistRuleExistsError,
+    WhitelistRuleNotFoundError,
+)
 
 WHITELIST_ID = uuid5(NAMESPACE_URL, "urn:baylink:whitelist")
 _JURISDICTION = re.compile(r"^[A-Z]{2}$")
@@ -188,7 +192,7 @@ class Whitelist(Aggregate):
 
     def add_rule(self, rule: WhitelistRule) -> None:
         if rule.rule_id in self.rules:
-            raise WhitelistRuleError(f"whitelist rule {rule.rule_id!r} exists already")
+            raise WhitelistRuleExistsError(f"whitelist rule {rule.rule_id!r} exists already")
         self._add_rule(rule.as_dict())
 
     @event("RuleAdded")

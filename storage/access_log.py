@@ -61,10 +61,12 @@ class AccessLog(LedgerApplication):
         reason: str | None = None,
         dataset_id: str | None = None,
         allowed: bool | None = None,
+        agreement_id: str | None = None,
     ) -> None:
         """One access. ``decision`` None means no policy was reached (e.g. no credential);
         then ``reason`` says why, and ``allowed`` whether the request was answered (a
-        request for no one dataset, such as the catalog, is answered without a decision)."""
+        request for no one dataset, such as the catalog, is answered without a decision);
+        ``agreement_id`` names the agreement a governance request was about."""
         entry = AccessRecord(
             at=at or datetime.now(UTC),
             partner_id=None if caller is None else caller.partner_id,
@@ -72,7 +74,7 @@ class AccessLog(LedgerApplication):
             dataset_id=dataset_id if decision is None else decision.dataset_id,
             allowed=(decision is not None and decision.allowed) if allowed is None else allowed,
             reason=reason or ("" if decision is None else decision.reason.value),
-            agreement_id=None if decision is None else decision.agreement_id,
+            agreement_id=agreement_id if decision is None else decision.agreement_id,
             whitelist_version=None if decision is None else decision.whitelist_version,
             whitelist_rule=None if decision is None else decision.whitelist_rule,
             rows=rows,

@@ -17,10 +17,11 @@ from domain.agreement import AgreementState, AgreementTerms, SharingAgreement
 from domain.classification import Classification
 from domain.dataset import DatasetDefinition
 from domain.errors import (
+    AgreementExistsError,
     AgreementNotFoundError,
     AgreementStateError,
     AgreementTermsError,
-    PartnerError,
+    PartnerExistsError,
     PartnerNotFoundError,
 )
 from domain.governance_index import GovernanceIndex
@@ -98,7 +99,7 @@ class Governance(LedgerApplication):
         wanted = partner_id or partner_id_for(region, name)
         index = self._index()
         if wanted in index.partner_ids:
-            raise PartnerError(f"partner {wanted!r} exists already")
+            raise PartnerExistsError(f"partner {wanted!r} exists already")
         partner = Partner(wanted, region, name, clearance.label, list(scopes))
         index.add_partner(wanted)
         self.save(partner, index)
@@ -254,7 +255,7 @@ class Governance(LedgerApplication):
             terms.check_against(dataset)
         index = self._index()
         if terms.agreement_id in index.agreement_ids:
-            raise AgreementTermsError(f"agreement {terms.agreement_id!r} exists already")
+            raise AgreementExistsError(f"agreement {terms.agreement_id!r} exists already")
         agreement = SharingAgreement(terms.agreement_id, terms.as_dict(), by)
         index.add_agreement(terms.agreement_id)
         self.save(agreement, index)

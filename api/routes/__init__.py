@@ -5,12 +5,32 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from api.dependencies import authenticated
-from api.routes import access_log, aggregates, datasets, provenance, records, snapshots
+from api.routes import (
+    access_log,
+    aggregates,
+    agreements,
+    datasets,
+    partners,
+    provenance,
+    records,
+    snapshots,
+    whitelist,
+)
 
 
 def v1_router() -> APIRouter:
     # Every /v1 route needs a credential, including any added later.
     router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
-    for module in (datasets, records, aggregates, snapshots, provenance, access_log):
+    for module in (
+        datasets,
+        records,
+        aggregates,
+        snapshots,
+        provenance,
+        access_log,
+        partners,
+        whitelist,
+        agreements,
+    ):
         router.include_router(module.router)
     return router

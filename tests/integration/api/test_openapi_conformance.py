@@ -29,6 +29,23 @@ OPERATIONS = [
     ("GET", "/v1/snapshots/{dataset_id}/{snapshot_id}"),
     ("GET", "/v1/records/{record_id}/provenance"),
     ("GET", "/v1/access-log"),
+    ("GET", "/v1/partners"),
+    ("POST", "/v1/partners"),
+    ("GET", "/v1/partners/{partner_id}"),
+    ("POST", "/v1/partners/{partner_id}/keys"),
+    ("POST", "/v1/partners/{partner_id}/keys/{key_id}/revoke"),
+    ("GET", "/v1/whitelist"),
+    ("POST", "/v1/whitelist/rules"),
+    ("POST", "/v1/whitelist/rules/{rule_id}/withdraw"),
+    ("GET", "/v1/agreements"),
+    ("POST", "/v1/agreements"),
+    ("GET", "/v1/agreements/{agreement_id}"),
+    ("POST", "/v1/agreements/{agreement_id}/approve"),
+    ("POST", "/v1/agreements/{agreement_id}/accept"),
+    ("POST", "/v1/agreements/{agreement_id}/activate"),
+    ("POST", "/v1/agreements/{agreement_id}/suspend"),
+    ("POST", "/v1/agreements/{agreement_id}/resume"),
+    ("POST", "/v1/agreements/{agreement_id}/revoke"),
 ]
 
 
