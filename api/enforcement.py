@@ -25,6 +25,7 @@ from domain.agreement import RowScope
 from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
 from domain.policy import AgreementView, Caller, Decision, decide
+from domain.record import to_micros
 from storage.access_log import AccessEntry, AccessLog
 from storage.coarse_area import in_box, widened
 from storage.errors import BadFilterError, UnknownDatasetError, UnknownRecordError
@@ -47,6 +48,16 @@ from storage.query import (
 _Decider = Callable[[Caller, DatasetDefinition], Decision]
 MAX_BOX_ROUNDS = 20
 """Times one page asks the store again for rows whose cell is in a coarsened box."""
+
+
+_UNIT_MICROS = {"minute": 60_000_000, "hour": 3_600_000_000, "day": 86_400_000_000}
+
+
+def _on_a_whole(unit: str, moment: datetime) -> bool:
+    """Whether ``moment`` falls on a whole minute, hour or day (UTC)."""
+    if moment.utcoffset() is None:
+        return True  # the query service refuses it, naming the missing offset
+    return to_micros(moment) % _UNIT_MICROS[unit] == 0
 
 
 def unknown_dataset(dataset_id: str) -> UnknownDatasetError:
@@ -414,12 +425,18 @@ class PolicyService:
                 "bbox",
                 "your agreement does not share this dataset's location, so it has no box filter",
             )
-        if grant.coarse_time and (start is not None or end is not None):
-            parameter = "start" if start is not None else "end"
-            raise BadFilterError(
-                parameter,
-                "your agreement coarsens this dataset's time, so it has no start or end filter",
-            )
+        unit = grant.time_unit
+        if unit is None:
+            return
+        for parameter, moment in (("start", start), ("end", end)):
+            # A bound on a whole unit splits raw and coarsened times alike, so it tells no
+            # more than the coarsened times do (the export paths of snapshot files are days).
+            if moment is not None and not _on_a_whole(unit, moment):
+                raise BadFilterError(
+                    parameter,
+                    f"your agreement coarsens this dataset's time to the {unit}, so start and "
+                    f"end must fall on a whole {unit} (UTC)",
+                )
 
     def _purposes(self) -> dict[str, str]:
         """The purpose of each of the caller's agreements, by agreement id."""

@@ -92,11 +92,12 @@ class Grant:
         return any(t.kind is TransformationKind.AGGREGATE for t in self.decision.transformations)
 
     @property
-    def coarse_time(self) -> bool:
-        return any(
-            t.kind is TransformationKind.COARSEN_TIME and t.field == self.dataset.time_field
-            for t in self.decision.transformations
-        )
+    def time_unit(self) -> str | None:
+        """The unit the time field is coarsened to (minute, hour or day), if it is."""
+        for t in self.decision.transformations:
+            if t.kind is TransformationKind.COARSEN_TIME and t.field == self.dataset.time_field:
+                return str(t.params["unit"])
+        return None
 
     @property
     def plain_fields(self) -> frozenset[str]:

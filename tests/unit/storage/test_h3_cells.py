@@ -71,7 +71,7 @@ def test_every_point_of_a_cell_is_sent_as_the_same_values(
     first = _one_point(lat, lon, resolution)
 
     assert _one_point(lat, lon, resolution) == first  # the same point, the same answer
-    assert _one_point(*other, resolution) == first  # another point of the cell, too
+    assert _one_point(other[0], other[1], resolution) == first  # another point of the cell, too
 
 
 @settings(max_examples=300, deadline=None)
