@@ -151,7 +151,8 @@ class PartnerGrantModel(BaseModel):
         "own `classification` is the most protected of all its fields)."
     )
     fields: list[str] = Field(
-        description="The fields you receive (an H3 coarsening adds `h3_cell`)."
+        description="The fields your grant reaches (an H3 coarsening adds `h3_cell`; a "
+        "summarising grant sends only its groups and measures of them)."
     )
     transformations: list[dict[str, Any]] = Field(
         description="Applied to every answer you receive, in the agreement's terms: e.g. "

@@ -87,7 +87,8 @@ def _next(response: httpx.Response, fmt: str) -> str | None:
     if fmt == "json":
         cursor: str | None = response.json()["next_cursor"]
         return cursor
-    return response.headers.get("Baylink-Next-Cursor")
+    header = response.headers.get("Baylink-Next-Cursor")
+    return None if header is None else str(header)
 
 
 async def _all(
