@@ -61,10 +61,10 @@ def get_dataset(dataset_id: DatasetId, policy: PolicyDep) -> DatasetDetail:
         detail.columns = [c for c in detail.columns if c.name in shown]
         detail.key_fields = [k for k in detail.key_fields if k in shown]
         geometry = detail.geometry
-        if geometry is not None and not {geometry.lat, geometry.lon, geometry.field} - {None} <= (
-            shown
-        ):
-            detail.geometry = None
+        if geometry is not None:
+            located_by = {geometry.lat, geometry.lon, geometry.field}
+            if not {name for name in located_by if name is not None} <= shown:
+                detail.geometry = None
         if H3_CELL_COLUMN in shown and not grant.dataset.has_field(H3_CELL_COLUMN):
             detail.fields.append(_cell_field(grant))
             detail.columns.append(ColumnModel(name=H3_CELL_COLUMN, type="string", nullable=True))
