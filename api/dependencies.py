@@ -101,7 +101,9 @@ def _bbox(
         Query(
             description="Area as min_lon,min_lat,max_lon,max_lat in WGS-84 degrees, edges "
             "included, e.g. 113.9,22.2,114.0,22.3: records whose point lies in it or whose "
-            "geometry intersects it.",
+            "geometry intersects it. Where your agreement coarsens the location, the box is "
+            "matched against the location you receive (the cell's centre); where it withholds "
+            "the location, there is no box filter.",
             pattern=BBOX_PATTERN,
             examples=["113.9,22.2,114.0,22.3"],
         ),

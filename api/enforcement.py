@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -24,7 +25,9 @@ from domain.agreement import RowScope
 from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
 from domain.policy import AgreementView, Caller, Decision, decide
+from domain.record import to_micros
 from storage.access_log import AccessEntry, AccessLog
+from storage.coarse_area import in_box, widened
 from storage.errors import BadFilterError, UnknownDatasetError, UnknownRecordError
 from storage.governance import Governance
 from storage.policy_view import partner_view, pseudonym_key
@@ -43,6 +46,18 @@ from storage.query import (
 )
 
 _Decider = Callable[[Caller, DatasetDefinition], Decision]
+MAX_BOX_ROUNDS = 20
+"""Times one page asks the store again for rows whose cell is in a coarsened box."""
+
+
+_UNIT_MICROS = {"minute": 60_000_000, "hour": 3_600_000_000, "day": 86_400_000_000}
+
+
+def _on_a_whole(unit: str, moment: datetime) -> bool:
+    """Whether ``moment`` falls on a whole minute, hour or day (UTC)."""
+    if moment.utcoffset() is None:
+        return True  # the query service refuses it, naming the missing offset
+    return to_micros(moment) % _UNIT_MICROS[unit] == 0
 
 
 def unknown_dataset(dataset_id: str) -> UnknownDatasetError:
@@ -105,28 +120,33 @@ class PolicyService:
 
     # Catalog ------------------------------------------------------------------------------
 
-    def datasets(self) -> list[tuple[DatasetSummary, list[DatasetAccess] | None]]:
-        """The datasets the caller may see; for the administrator every dataset, each with
-        the partners that can see it and under which agreement."""
+    def datasets(self) -> list[tuple[DatasetSummary, list[DatasetAccess] | Grant]]:
+        """The datasets the caller may see: for the administrator every dataset, each with
+        the partners that can see it and under which agreement; for a partner each with its
+        grant (what it receives, under which agreement, for what purpose)."""
         with self._logged("datasets") as outcome:
             summaries = self.query.list_datasets()
             now = datetime.now(UTC)
-            found: list[tuple[DatasetSummary, list[DatasetAccess] | None]]
+            found: list[tuple[DatasetSummary, list[DatasetAccess] | Grant]] = []
             if self.principal.admin:
                 found = [(s, self._audience(s.definition, now)) for s in summaries]
             else:
                 decided = self._decider(now)
-                found = [
-                    (s, None)
-                    for s in summaries
-                    if decided(self.principal.caller, s.definition).allowed
-                ]
+                purposes = self._purposes()
+                for summary in summaries:
+                    decision = decided(self.principal.caller, summary.definition)
+                    if decision.allowed:
+                        purpose = purposes.get(decision.agreement_id or "")
+                        found.append((summary, Grant(summary.definition, decision, purpose)))
             outcome.rows, outcome.allowed, outcome.reason = len(found), True, "catalog"
             return found
 
     def dataset(self, dataset_id: str) -> tuple[DatasetDescription, Grant]:
         with self._logged("dataset") as outcome:
             grant = self._grant(dataset_id, outcome)
+            agreement_id = grant.decision.agreement_id
+            if agreement_id is not None and not self.principal.admin:
+                grant = replace(grant, purpose=self._purposes().get(agreement_id))
             return self.query.dataset(dataset_id), grant
 
     # Records -------------------------------------------------------------------------------
@@ -156,8 +176,12 @@ class PolicyService:
             transformed = bool(grant.decision.transformations)
             if cursor is not None and not self.principal.admin:
                 cursor = self._seal.open(cursor)
-            page = self.query.records(
-                dataset_id,
+            coarse_box = None
+            if bbox is not None and grant.coarsening is not None and not self.principal.admin:
+                coarse_box, bbox = bbox, widened(bbox, grant.coarsening)
+            table, next_cursor, position = self._page(
+                grant,
+                coarse_box,
                 start=start,
                 end=end,
                 region=region,
@@ -165,19 +189,50 @@ class PolicyService:
                 fields=None if transformed else fields,
                 limit=limit,
                 cursor=cursor,
-                scope=self._scope(grant),
             )
-            table = page.table
-            if not self.principal.admin:
-                table = partner_view(table, grant.dataset, grant.applied, self._key)
-                if fields is not None and transformed and not grant.summarised:
-                    wanted = dict.fromkeys(["record_id", *fields])
-                    table = table.select([c for c in wanted if c in table.column_names])
+            if fields is not None and transformed and not self.principal.admin:
+                wanted = dict.fromkeys(["record_id", *fields])
+                table = table.select([c for c in wanted if c in table.column_names])
             outcome.rows = table.num_rows
-            next_cursor = page.next_cursor
             if next_cursor is not None and not self.principal.admin:
                 next_cursor = self._seal.seal(next_cursor)
-            return RecordPage(table, next_cursor, page.current_to_position)
+            return RecordPage(table, next_cursor, position)
+
+    def _page(
+        self,
+        grant: Grant,
+        coarse_box: BoundingBox | None,
+        *,
+        limit: int,
+        cursor: str | None,
+        **filters: Any,
+    ) -> tuple[pa.Table, str | None, int]:
+        """One page as the caller sees it. With ``coarse_box`` the store was asked for a
+        wider box and rows are kept where their coarsened location is in ``coarse_box``; the
+        store is asked again, for as many rows as are missing, until the page is full, the
+        rows end or MAX_BOX_ROUNDS pass (a short page then still has its cursor)."""
+        parts: list[pa.Table] = []
+        position: int | None = None
+        for _round in range(MAX_BOX_ROUNDS):
+            page = self.query.records(
+                grant.dataset.id,
+                limit=limit - sum(p.num_rows for p in parts),
+                cursor=cursor,
+                scope=self._scope(grant),
+                **filters,
+            )
+            position = page.current_to_position if position is None else position
+            table = page.table
+            if not self.principal.admin:
+                table = partner_view(table, grant.dataset, grant.decision, self._key)
+            if coarse_box is not None:
+                table = table.filter(in_box(table, grant.dataset, coarse_box))
+            parts.append(table)
+            cursor = page.next_cursor
+            if coarse_box is None or cursor is None or sum(p.num_rows for p in parts) >= limit:
+                break
+        assert position is not None
+        return pa.concat_tables(parts), cursor, position
 
     def aggregate(
         self,
@@ -200,6 +255,13 @@ class PolicyService:
                         "agreement sets; read them from its records",
                     )
                 self._check_filters(grant, start, end, bbox)
+                if bbox is not None and grant.coarsening is not None:
+                    # Aggregates are computed over the stored locations, not the cells.
+                    raise BadFilterError(
+                        "bbox",
+                        "your agreement coarsens this dataset's location, so its aggregates "
+                        "have no box filter; filter its records by box instead",
+                    )
                 plain = grant.plain_fields | {"region"}
                 for key in group_by:
                     if key not in plain:
@@ -247,7 +309,7 @@ class PolicyService:
             if cursor is None:
                 break
         rows = pa.concat_tables(parts)
-        summary = partner_view(rows, grant.dataset, grant.applied, self._key)
+        summary = partner_view(rows, grant.dataset, grant.decision, self._key)
         return RecordPage(summary, None, page.current_to_position)
 
     # Snapshots ----------------------------------------------------------------------------
@@ -358,16 +420,30 @@ class PolicyService:
     ) -> None:
         if self.principal.admin:
             return
-        if bbox is not None and grant.coarse_location:
+        if bbox is not None and grant.withholds_location:
             raise BadFilterError(
-                "bbox", "your agreement coarsens this dataset's location, so it has no box filter"
+                "bbox",
+                "your agreement does not share this dataset's location, so it has no box filter",
             )
-        if grant.coarse_time and (start is not None or end is not None):
-            parameter = "start" if start is not None else "end"
-            raise BadFilterError(
-                parameter,
-                "your agreement coarsens this dataset's time, so it has no start or end filter",
-            )
+        unit = grant.time_unit
+        if unit is None:
+            return
+        for parameter, moment in (("start", start), ("end", end)):
+            # A bound on a whole unit splits raw and coarsened times alike, so it tells no
+            # more than the coarsened times do (the export paths of snapshot files are days).
+            if moment is not None and not _on_a_whole(unit, moment):
+                raise BadFilterError(
+                    parameter,
+                    f"your agreement coarsens this dataset's time to the {unit}, so start and "
+                    f"end must fall on a whole {unit} (UTC)",
+                )
+
+    def _purposes(self) -> dict[str, str]:
+        """The purpose of each of the caller's agreements, by agreement id."""
+        return {
+            info.terms.agreement_id: info.terms.purpose
+            for info in self.governance.agreements(self.principal.caller.partner_id)
+        }
 
     def _decider(self, at: datetime) -> _Decider:
         governance = self.governance

@@ -134,6 +134,37 @@ class DatasetAccessModel(BaseModel):
     agreement_id: str | None = None
 
 
+class PartnerGrantModel(BaseModel):
+    """What the calling partner receives of a dataset, and why."""
+
+    reason: str = Field(description="owner-region (a partner of the owner region) or agreement")
+    agreement_id: str | None = Field(
+        default=None,
+        description="The agreement the access rests on (of several, the one granting the "
+        "most fields, then the lowest id); null for a partner of the owner region.",
+    )
+    purpose: str | None = Field(
+        default=None, description="The agreement's purpose; null for the owner region."
+    )
+    classification: str = Field(
+        description="The most protected level among the fields you receive (the dataset's "
+        "own `classification` is the most protected of all its fields)."
+    )
+    fields: list[str] = Field(
+        description="The fields your grant reaches (an H3 coarsening adds `h3_cell`; a "
+        "summarising grant sends only its groups and measures of them)."
+    )
+    transformations: list[dict[str, Any]] = Field(
+        description="Applied to every answer you receive, in the agreement's terms: e.g. "
+        '{"kind": "coarsen_location", "h3_resolution": 7} or {"kind": "pseudonymise", '
+        '"field": "sensor_id"}.'
+    )
+    row_scope: dict[str, Any] = Field(
+        description="The rows you reach: regions, box (min_lon, min_lat, max_lon, max_lat) "
+        "and time window; null where unlimited."
+    )
+
+
 class DatasetSummaryModel(BaseModel):
     """A registered dataset, as the catalog lists it."""
 
@@ -147,6 +178,11 @@ class DatasetSummaryModel(BaseModel):
     access: list[DatasetAccessModel] | None = Field(
         default=None,
         description="Shown to the administrator only: the partners that can see the dataset.",
+    )
+    grant: PartnerGrantModel | None = Field(
+        default=None,
+        description="Shown to a partner only: what it receives of the dataset, under which "
+        "agreement and for what purpose.",
     )
 
     @classmethod

@@ -18,6 +18,9 @@ from domain.errors import TransformationError
 
 TIME_UNITS = ("minute", "hour", "day")
 AGGREGATES = ("count", "sum", "mean", "min", "max")
+H3_CELL_COLUMN = "h3_cell"
+"""The column an H3 coarsening fills with the cell's index (added, or a geometry's H3
+companion field of that name)."""
 
 
 class TransformationKind(StrEnum):
@@ -26,7 +29,7 @@ class TransformationKind(StrEnum):
     DROP = "drop"  # the field is not delivered
     MASK = "mask"  # the value is replaced, keeping at most its last `keep` characters
     PSEUDONYMISE = "pseudonymise"  # a keyed hash, the key distinct per consumer
-    COARSEN_LOCATION = "coarsen_location"  # snapped to a grid (`grid_degrees`) or H3 cell
+    COARSEN_LOCATION = "coarsen_location"  # to a grid (`grid_degrees`) or H3 cell (`h3_resolution`)
     COARSEN_TIME = "coarsen_time"  # truncated to the `unit`
     AGGREGATE = "aggregate"  # rows summarised per `window` and `group_by`, `min_count` each
 
@@ -88,12 +91,28 @@ class Transformation:
                 raise TransformationError(f"{where}: unit is one of {', '.join(TIME_UNITS)}")
 
     def _check_location(self, dataset: DatasetDefinition, where: str) -> None:
-        if dataset.geometry is None:
+        if dataset.geometry is None and dataset.feature_geometry is None:
             raise TransformationError(f"{where}: the dataset has no location")
         grid = self.params.get("grid_degrees")
         resolution = self.params.get("h3_resolution")
         if (grid is None) == (resolution is None):
             raise TransformationError(f"{where}: give exactly one of grid_degrees, h3_resolution")
+        if grid is not None and dataset.geometry is None:
+            raise TransformationError(
+                f"{where}: a grid coarsens lat/lon points; a geometry field is coarsened "
+                "with h3_resolution"
+            )
+        feature = dataset.feature_geometry
+        companion = None if feature is None else feature.h3_field
+        if (
+            resolution is not None
+            and dataset.has_field(H3_CELL_COLUMN)
+            and companion != H3_CELL_COLUMN
+        ):
+            raise TransformationError(
+                f"{where}: the dataset has a field {H3_CELL_COLUMN!r}, the column an H3 "
+                "coarsening fills with the cell"
+            )
         if grid is not None and not (
             isinstance(grid, int | float) and not isinstance(grid, bool) and 0 < grid <= 10
         ):

@@ -18,7 +18,9 @@ import pyarrow.compute as pc
 from domain.dataset import DatasetDefinition
 from domain.policy import Decision
 from domain.record import SYSTEM_COLUMNS
-from domain.transformation import Transformation, TransformationKind
+from domain.transformation import H3_CELL_COLUMN, Transformation, TransformationKind
+from storage.geometry_column import geometry_field
+from storage.h3_cells import coarsen_geometries, coarsen_points, coarser_cells
 
 MASK = "****"
 PSEUDONYM_HEX_DIGITS = 32
@@ -41,7 +43,11 @@ def partner_view(
     keep = [c for c in (*SYSTEM_COLUMNS, *decision.columns) if c in table.column_names]
     view = table.select(keep)
     aggregate: Transformation | None = None
-    for transformation in decision.transformations:
+    # Locations are coarsened after drops, so a dropped coordinate takes its pair with it.
+    ordered = sorted(
+        decision.transformations, key=lambda t: t.kind is TransformationKind.COARSEN_LOCATION
+    )
+    for transformation in ordered:
         if transformation.kind is TransformationKind.AGGREGATE:
             aggregate = transformation
             continue
@@ -94,18 +100,52 @@ def _pseudonymised(column: pa.ChunkedArray, key: bytes) -> pa.ChunkedArray:
 def _coarsen_location(
     table: pa.Table, dataset: DatasetDefinition, transformation: Transformation
 ) -> pa.Table:
+    resolution = transformation.params.get("h3_resolution")
+    if resolution is not None:
+        return _to_cells(table, dataset, int(resolution))
     point = dataset.geometry
     if point is None:
-        return table
-    grid = transformation.params.get("grid_degrees")
-    if grid is None:
-        raise ValueError("coarsening to H3 cells is applied by the H3 view, not the grid")
-    size = float(grid)
+        return table  # grids coarsen points only (Transformation.check_against)
+    size = float(transformation.params["grid_degrees"])
     for name in (point.lat, point.lon):
         if name in table.column_names:
             index = table.column_names.index(name)
             centred = _grid_centres(table.column(name), size)
             table = table.set_column(index, pa.field(name, pa.float64()), centred)
+    return table
+
+
+def _to_cells(table: pa.Table, dataset: DatasetDefinition, resolution: int) -> pa.Table:
+    """The location as its H3 cell: the cell's centre where the location was, and the cell's
+    index in ``h3_cell``. A location the decision withholds stays withheld."""
+    point, feature = dataset.geometry, dataset.feature_geometry
+    cells: pa.Array | None = None
+    if point is not None and {point.lat, point.lon} <= set(table.column_names):
+        lat, lon, cells = coarsen_points(table[point.lat], table[point.lon], resolution)
+        for name, values in ((point.lat, lat), (point.lon, lon)):
+            index = table.column_names.index(name)
+            table = table.set_column(index, pa.field(name, pa.float64()), values)
+    elif point is not None:
+        # One coordinate without the other is still an exact coordinate.
+        table = table.drop_columns([n for n in (point.lat, point.lon) if n in table.column_names])
+    if feature is not None and feature.field in table.column_names:
+        index = table.column_names.index(feature.field)
+        wkb, cells = coarsen_geometries(table[feature.field], resolution)
+        nullable = table.schema.field(feature.field).nullable
+        table = table.set_column(index, geometry_field(feature.field, nullable), wkb)
+    if (
+        feature is not None
+        and feature.h3_field is not None
+        and feature.h3_field in table.column_names
+    ):
+        index = table.column_names.index(feature.h3_field)
+        coarser = coarser_cells(table[feature.h3_field], resolution)
+        table = table.set_column(index, pa.field(feature.h3_field, pa.string()), coarser)
+    if cells is not None and H3_CELL_COLUMN in table.column_names:
+        index = table.column_names.index(H3_CELL_COLUMN)  # a companion of that name
+        table = table.set_column(index, pa.field(H3_CELL_COLUMN, pa.string()), cells)
+    elif cells is not None:
+        table = table.append_column(pa.field(H3_CELL_COLUMN, pa.string()), cells)
     return table
 
 

@@ -81,7 +81,10 @@ def dataset_records(
     """Records matching every filter, in (time field, record_id) order, one page at a time.
 
     Answers from every published snapshot plus the log's tail that no snapshot holds yet; a
-    partner receives the rows, fields and transformed values its grant sets.
+    partner receives the rows, fields and transformed values its grant sets. Where the grant
+    coarsens the location to H3 cells, each record carries `h3_cell` (the cell at the grant's
+    resolution) and its location is the cell's centre (for a geometry field, a point at the
+    centre of the cell of a point on the geometry), never finer.
     """
     page = policy.records(
         dataset_id,

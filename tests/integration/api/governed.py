@@ -229,3 +229,45 @@ def expected_ids(
         rows = [r for r in rows if west <= r["lon"] <= east and south <= r["lat"] <= north]
     rows.sort(key=lambda r: (r["observed_at"], r["record_id"]))
     return [r["record_id"] for r in rows]
+
+
+def allow_hk_to_mo(governance: Governance, dataset: DatasetDefinition) -> None:
+    """A whitelist rule letting HK share data of the dataset's kind with Macao, up to
+    internal, for PURPOSE."""
+    governance.add_rule(
+        WhitelistRule(
+            f"hk-mo-{dataset.kind}", "HK", "MO", Classification.INTERNAL, frozenset({PURPOSE}),
+            "GBA-SC-2026-0004", datetime.now(UTC) - timedelta(days=30), dataset_kind=dataset.kind,
+        )
+    )  # fmt: skip
+
+
+def share_with_new_partner(
+    governance: Governance,
+    name: str,
+    dataset: DatasetDefinition,
+    *transformations: Transformation,
+) -> tuple[str, str]:
+    """A new Macao partner and an active agreement (``hk-<partner>``, for PURPOSE) on the HK
+    dataset with these transformations; returns the partner's id and key."""
+    now = datetime.now(UTC)
+    partner = governance.register_partner("mo", name, Classification.INTERNAL).partner_id
+    terms = AgreementTerms(
+        agreement_id=f"hk-{partner}",
+        provider_region="hk",
+        consumer_partner=partner,
+        datasets=frozenset({dataset.id}),
+        purpose=PURPOSE,
+        valid_from=now - timedelta(days=1),
+        transformations={dataset.id: transformations},
+    )
+
+    def lookup(dataset_id: str) -> DatasetDefinition:
+        assert dataset_id == dataset.id
+        return dataset
+
+    governance.propose(terms, "hk", lookup)
+    governance.approve(terms.agreement_id, "hk")
+    governance.accept(terms.agreement_id, partner)
+    governance.activate(terms.agreement_id, "admin", lookup, now)
+    return partner, governance.issue_key(partner, now - timedelta(seconds=1)).key

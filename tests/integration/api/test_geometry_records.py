@@ -1,6 +1,7 @@
 """Geometry fields through the whole platform: GeoJSON in, the ingest processor, snapshots as
 GeoParquet, the tail, and the records API answering GeoJSON, WKT, GeoArrow and GeoParquet with
-a bbox filter that matches geometries intersecting the box."""
+a bbox filter that matches geometries intersecting the box; and a partner whose agreement
+shares the places only as H3 cells receiving each as its cell's centre."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import h3
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,13 +31,18 @@ from connectors.geojson import parse_feature_collection
 from domain.dataset import DatasetDefinition
 from domain.provenance import Provenance
 from domain.snapshot import Manifest
+from domain.transformation import Transformation, TransformationKind
 from storage.catalog import Catalog
+from storage.governance import Governance
+from storage.h3_cells import cell_centre
 from storage.ingestion import IngestLedger
 from storage.object_store_factory import open_object_store
 from storage.object_store_local import LocalObjectStore
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
 from streams import wire
 from streams.processor import IngestProcessor
+from tests.integration.api.conftest import bearer
+from tests.integration.api.governed import allow_hk_to_mo, share_with_new_partner
 from tests.support.credentials import ADMIN, ADMIN_TOKEN
 from tests.support.services import fresh_postgres_url
 
@@ -196,8 +203,10 @@ async def api(served: ServedPlaces) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _records(api: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
-    response = await api.get(RECORDS, params={"limit": 1000, **params})
+async def _records(
+    api: httpx.AsyncClient, headers: dict[str, str] | None = None, **params: Any
+) -> list[dict[str, Any]]:
+    response = await api.get(RECORDS, params={"limit": 1000, **params}, headers=headers)
     assert response.status_code == 200, response.text
     records: list[dict[str, Any]] = response.json()["records"]
     return records
@@ -317,3 +326,74 @@ async def test_the_catalog_names_the_geometry_field_and_its_crs(api: httpx.Async
     body = (await api.get(f"/v1/datasets/{PLACES.id}")).json()
     assert body["geometry"] == {"lat": None, "lon": None, "field": "shape", "crs": "EPSG:4326"}
     assert {"name": "shape", "type": "binary", "nullable": True} in body["columns"]
+
+
+CELL_RESOLUTION = 7
+
+
+@pytest.fixture(scope="module")
+def cell_key(served: ServedPlaces) -> str:
+    """A Macao partner whose agreement shares the places only as H3 cells."""
+    governance = Governance(served.event_store_url)
+    try:
+        allow_hk_to_mo(governance, PLACES)
+        coarsen = Transformation(
+            TransformationKind.COARSEN_LOCATION, None, {"h3_resolution": CELL_RESOLUTION}
+        )
+        return share_with_new_partner(governance, "Cells", PLACES, coarsen)[1]
+    finally:
+        governance.close()
+
+
+def _as_cells(served: ServedPlaces, place_id: str, geometry: Any, cell: str) -> None:
+    """The geometry sent is the centre of the cell of a point on the stored geometry."""
+    anchor = shapely.point_on_surface(served.sources[place_id])
+    assert cell == h3.latlng_to_cell(anchor.y, anchor.x, CELL_RESOLUTION)
+    lat, lon = cell_centre(cell)
+    assert geometry.equals_exact(shapely.Point(lon, lat), tolerance=0)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "parquet"])
+async def test_a_grant_to_h3_cells_sends_each_geometry_as_its_cell(
+    api: httpx.AsyncClient, served: ServedPlaces, cell_key: str, fmt: str
+) -> None:
+    response = await api.get(
+        RECORDS, params={"format": fmt, "limit": 1000}, headers=bearer(cell_key)
+    )
+
+    assert response.status_code == 200, response.text
+    if fmt == "json":
+        rows = [
+            (r["place_id"], shape(r["shape"]), r["h3_cell"]) for r in response.json()["records"]
+        ]
+    else:
+        table = (
+            pa.csv.read_csv(io.BytesIO(response.content))
+            if fmt == "csv"
+            else pq.read_table(io.BytesIO(response.content))
+        )
+        read = shapely.from_wkt if fmt == "csv" else shapely.from_wkb
+        rows = [
+            (p, read(g), c)
+            for p, g, c in zip(*(table[n].to_pylist() for n in ("place_id", "shape", "h3_cell")),
+                               strict=True)
+        ]  # fmt: skip
+    assert sorted(p for p, _g, _c in rows) == sorted(served.sources)
+    for place_id, geometry, cell in rows:
+        _as_cells(served, place_id, geometry, cell)
+
+
+async def test_a_box_over_h3_cells_matches_the_cell_centres(
+    api: httpx.AsyncClient, served: ServedPlaces, cell_key: str
+) -> None:
+    everything = await _records(api, headers=bearer(cell_key))
+    edges = (114.13, 22.27, 114.16, 22.29)
+
+    boxed = await _records(api, bbox=",".join(map(str, edges)), headers=bearer(cell_key))
+
+    expected = [r for r in everything if shape(r["shape"]).intersects(box(*edges))]
+    assert expected
+    assert boxed == expected
+    # The stored geometries in the box are not the same set: the box saw only cells.
+    stored = {k for k, g in served.sources.items() if g.intersects(box(*edges))}
+    assert {r["place_id"] for r in boxed} != stored

@@ -4,19 +4,21 @@ aggregate can be used to see behind them."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from domain.agreement import AgreementTerms
-from domain.classification import Classification
 from domain.transformation import Transformation, TransformationKind
-from domain.whitelist import WhitelistRule
 from storage.governance import Governance
 from tests.integration.api.conftest import ServedGoverned, bearer
-from tests.integration.api.governed import DATASETS, HK, PURPOSE, ROWS
+from tests.integration.api.governed import (
+    DATASETS,
+    HK,
+    ROWS,
+    allow_hk_to_mo,
+    share_with_new_partner,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,37 +27,14 @@ MIN_COUNT = 200  # more than the closed-lane readings of an hour (one in seven)
 
 
 def _grant(governance: Governance, name: str, *transformations: Transformation) -> str:
-    """A Macao partner and an active agreement on the HK readings with these transformations;
-    returns the partner's key."""
-    now = datetime.now(UTC)
-    partner = governance.register_partner("mo", name, Classification.INTERNAL).partner_id
-    terms = AgreementTerms(
-        agreement_id=f"hk-{partner}",
-        provider_region="hk",
-        consumer_partner=partner,
-        datasets=frozenset({HK}),
-        purpose=PURPOSE,
-        valid_from=now - timedelta(days=1),
-        transformations={HK: transformations},
-    )
-    governance.propose(terms, "hk", DATASETS.__getitem__)
-    governance.approve(terms.agreement_id, "hk")
-    governance.accept(terms.agreement_id, partner)
-    governance.activate(terms.agreement_id, "admin", DATASETS.__getitem__, now)
-    return governance.issue_key(partner, now - timedelta(seconds=1)).key
+    return share_with_new_partner(governance, name, DATASETS[HK], *transformations)[1]
 
 
 @pytest.fixture
 async def keys(fresh_governed: ServedGoverned) -> AsyncIterator[dict[str, str]]:
     governance = Governance(fresh_governed.event_store_url)
     try:
-        governance.add_rule(
-            WhitelistRule(
-                "hk-mo-traffic", "HK", "MO", Classification.INTERNAL, frozenset({PURPOSE}),
-                "GBA-SC-2026-0004", datetime.now(UTC) - timedelta(days=30),
-                dataset_kind=DATASETS[HK].kind,
-            )
-        )  # fmt: skip
+        allow_hk_to_mo(governance, DATASETS[HK])
         yield {
             "summaries": _grant(
                 governance,
@@ -76,11 +55,6 @@ async def keys(fresh_governed: ServedGoverned) -> AsyncIterator[dict[str, str]]:
                 "Planning",
                 Transformation(TransformationKind.DROP, "volume"),
                 Transformation(TransformationKind.COARSEN_LOCATION, None, {"grid_degrees": 0.01}),
-            ),
-            "h3": _grant(
-                governance,
-                "Cells",
-                Transformation(TransformationKind.COARSEN_LOCATION, None, {"h3_resolution": 7}),
             ),
         }
     finally:
@@ -128,13 +102,12 @@ async def test_a_summarising_grant_sends_only_groups_of_the_minimum_size(
     assert aggregate.status_code == 400
 
 
-async def test_a_dropped_field_is_unknown_and_a_coarse_location_has_no_box_filter(
+async def test_a_dropped_field_is_unknown_and_a_grid_location_filters_by_its_cells(
     api: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     page = await _get(api, keys["grid"], limit=50)
     dropped = await _get(api, keys["grid"], fields="volume")
     unknown = await _get(api, keys["grid"], fields="nosuch")
-    boxed = await _get(api, keys["grid"], bbox="113.9,22.2,113.91,22.21")
     grouped = await _get(api, keys["grid"], f"/v1/datasets/{HK}/aggregate", group_by="lat")
     detail = await _get(api, keys["grid"], f"/v1/datasets/{HK}")
 
@@ -147,16 +120,40 @@ async def test_a_dropped_field_is_unknown_and_a_coarse_location_has_no_box_filte
                                             22.255, 22.265, 22.275, 22.285, 22.295}  # fmt: skip
     assert dropped.status_code == unknown.status_code == 400
     assert dropped.json()["detail"].replace("'volume'", "'nosuch'") == unknown.json()["detail"]
-    assert boxed.status_code == 400
     assert grouped.status_code == 400
     assert "volume" not in {f["name"] for f in detail.json()["fields"]}
 
 
-async def test_a_grant_to_h3_cells_withholds_the_location_rather_than_send_it_finer(
+async def test_a_box_is_matched_against_the_grid_cells_not_the_stored_points(
     api: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
-    page = await _get(api, keys["h3"], limit=20)
+    everything = await _all(api, keys["grid"])
+    one_cell = await _all(api, keys["grid"], bbox="113.9,22.2,113.91,22.21")
+    # Stored points lie in this box (22.201 to 22.204 north, 113.901 to 113.904 east), but
+    # no cell centre does: a box narrowed onto points finds nothing.
+    between_centres = await _all(api, keys["grid"], bbox="113.901,22.201,113.904,22.204")
+    aggregate = await _get(
+        api, keys["grid"], f"/v1/datasets/{HK}/aggregate", bbox="113.9,22.2,113.91,22.21"
+    )
 
-    assert page.status_code == 200, page.text
-    assert page.json()["records"]
-    assert all("lat" not in r and "lon" not in r for r in page.json()["records"])
+    assert len(everything) == ROWS
+    expected = [r for r in everything if (r["lat"], r["lon"]) == (22.205, 113.905)]
+    assert expected
+    assert one_cell == expected
+    assert between_centres == []
+    assert aggregate.status_code == 400
+
+
+async def _all(api: httpx.AsyncClient, key: str, **params: Any) -> list[dict[str, Any]]:
+    """Every record a request reaches, page after page (small pages, to page through)."""
+    records: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        response = await _get(
+            api, key, limit=500, **params, **({"cursor": cursor} if cursor else {})
+        )
+        assert response.status_code == 200, response.text
+        records += response.json()["records"]
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return records

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import h3
 import pyarrow as pa
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.dataset import DatasetDefinition
 from domain.policy import Decision, DecisionReason
 from domain.transformation import Transformation
+from storage.h3_cells import cell_centre
 from storage.parquet_snapshot import record_schema
 from storage.policy_view import MASK, partner_view, pseudonym_key
 
@@ -174,9 +175,33 @@ def test_a_view_never_holds_a_column_outside_the_decision(columns: set[str], cou
     assert view.num_rows == count
 
 
-def test_coarsening_to_h3_cells_is_not_a_grid() -> None:
-    with pytest.raises(ValueError, match="H3"):
-        partner_view(
-            _table(_rows()), DATASET,
-            _decision(("lat", "lon"), {"kind": "coarsen_location", "h3_resolution": 7}), KEY,
-        )  # fmt: skip
+def test_coarsening_to_h3_cells_sends_the_cell_and_its_centre_for_the_point() -> None:
+    rows = _rows()
+    view = partner_view(
+        _table(rows), DATASET,
+        _decision(("lat", "lon", "speed"), {"kind": "coarsen_location", "h3_resolution": 7}), KEY,
+    )  # fmt: skip
+
+    assert view.column_names == ["record_id", "region", "lat", "lon", "speed", "h3_cell"]
+    for row, sent in zip(rows, view.to_pylist(), strict=True):
+        cell = h3.latlng_to_cell(row["lat"], row["lon"], 7)
+        assert sent["h3_cell"] == cell
+        assert (sent["lat"], sent["lon"]) == cell_centre(cell)
+        assert (sent["lat"], sent["lon"]) != (row["lat"], row["lon"])
+
+
+def test_one_coordinate_without_the_other_is_not_sent_exactly() -> None:
+    view = partner_view(
+        _table(_rows()), DATASET,
+        _decision(("lat", "speed"), {"kind": "coarsen_location", "h3_resolution": 7}), KEY,
+    )  # fmt: skip
+
+    assert view.column_names == ["record_id", "region", "speed"]
+
+
+def test_a_dropped_coordinate_takes_its_pair_with_it_whatever_the_order() -> None:
+    coarsen = {"kind": "coarsen_location", "h3_resolution": 7}
+    drop = {"kind": "drop", "field": "lon"}
+    for order in ((coarsen, drop), (drop, coarsen)):
+        view = partner_view(_table(_rows()), DATASET, _decision(("lat", "lon"), *order), KEY)
+        assert view.column_names == ["record_id", "region"]
