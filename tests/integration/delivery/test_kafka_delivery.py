@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from typer.testing import CliRunner
 
+from baylink.cli import app
+from baylink.errors import BaylinkCliError
 from domain.errors import SubscriptionTermsError
 from domain.policy import Caller
 from domain.subscription import Channel
@@ -201,3 +204,39 @@ def test_a_partner_has_one_kafka_subscription_per_dataset(
         _subscribed(event_store_url, HK_DEPT, SZ),
     ):
         pass
+
+
+async def test_baylink_deliveries_lists_what_each_partner_received(
+    event_store_url: str, governed: GovernedStore, tansu_broker: str
+) -> None:
+    with _subscribed(event_store_url, MO_DSAT, SZ) as subscription:
+        channel = KafkaChannel(tansu_broker)
+        await channel.start()
+        relay = DeliveryRelay(event_store_url, SECRET, {Channel.KAFKA: channel}, FAST)
+        try:
+            await _relay_until_caught_up(relay, [subscription])
+        finally:
+            await channel.stop()
+            relay.close()
+    store = ["--event-store", event_store_url]
+
+    listed = CliRunner().invoke(
+        app, ["deliveries", "list", "--partner", MO_DSAT, "--dataset", SZ, "--json", *store]
+    )
+    future = CliRunner().invoke(
+        app, ["deliveries", "list", "--since", "2999-01-01T00:00:00Z", "--json", *store]
+    )
+    naive = CliRunner().invoke(app, ["deliveries", "list", "--since", "2026-01-01", *store])
+
+    assert listed.exit_code == 0, listed.output
+    entries = [
+        e
+        for e in json.loads(listed.output)
+        if e["subscription_id"] == subscription.terms.subscription_id
+    ]
+    assert sum(e["records"] for e in entries) == len(expected_ids(governed, MO_DSAT, SZ, {}))
+    assert {(e["agreement_id"], e["channel"]) for e in entries} == {("sz-mo-traffic", "kafka")}
+    assert future.exit_code == 0
+    assert json.loads(future.output) == []
+    assert isinstance(naive.exception, BaylinkCliError)  # main() prints it as one line
+    assert str(naive.exception).startswith("--since: give a UTC offset")

@@ -57,7 +57,7 @@ def _subscribe(url: str, partner_id: str, dataset_id: str) -> SubscriptionInfo:
         partner = governance.partner(partner_id)
         caller = Caller(partner.partner_id, partner.region, partner.clearance)
         return subscriptions.subscribe(
-            governance, caller, DATASETS[dataset_id], Channel.KAFKA, partner_id
+            governance, caller, DATASETS[dataset_id], Channel.SSE, partner_id
         )
     finally:
         subscriptions.close()
