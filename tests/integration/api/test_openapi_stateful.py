@@ -9,18 +9,21 @@ Two runs per credential:
   every phase (examples, coverage, fuzzing, stateful through the document's links), every
   check but positive_data_acceptance (some valid-looking requests are refused on purpose:
   filters that contradict each other, unknown regions or fields, cursors of other queries),
-  and every warning failing the run. schemathesis 4 (cli/commands/run/warnings.py) warns of
-  *missing auth* when at least 90% of an operation's answers in a scenario are 401 or 403,
-  and of *missing test data* when no positive request of an operation was served and its
-  4xx answers are mostly 404, unless a later scenario, stateful ones included, got a 2xx. The
-  test goes further than those ratios: from the run's HAR log, every operation of the
-  document answered 2xx at least once to the credential, except the ones its scopes forbid,
-  which answered 403 and nothing better.
+  and every warning failing the run. What schemathesis 4.32 (cli/commands/run/warnings.py)
+  warns of: *missing auth* when 401, or 403, is at least 90% of an operation's answers in a
+  scenario and no positive case of it was served in the run; *missing test data* when a
+  scenario passed, every positive case was refused and 404 is at least 10% of those refusals
+  (401, 403, 409 and 429 set aside), unless a later scenario, stateful ones included, served
+  it. Those ratios miss an operation refused with 403 to its positive cases and 422 to its
+  negative ones, so the test goes further: in the run's HAR log, every operation of the
+  document answered 2xx at least once, except those the credential's scopes forbid, which
+  answered 403 and nothing better.
 - schemathesis's state machine in process over ASGI, built from the document's links: every
   link resolves to an operation and parameters (an unresolvable one fails the build), and
   each explicit link was followed to a 2xx answer at its target.
 
-Operations added to the document are included in both without changing this module.
+Operations added to the document are included in both as they are; one a partner may not
+call goes into that partner's ``forbidden`` set.
 """
 
 from __future__ import annotations
