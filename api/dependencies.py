@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 
 from api.administration import AdministrationService
 from api.auth import Authenticator, Principal
@@ -28,6 +30,14 @@ BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}$"
 FIELDS_PATTERN = r"^[a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*$"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z0-9]+)*$"
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+def _iso_date_time(value: object) -> object:
+    """Refuse a number: pydantic would take it for Unix seconds, which the document's
+    date-time format does not allow."""
+    if isinstance(value, str) and re.fullmatch(_NUMBER, value.strip()):
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time, e.g. 2026-11-20T08:00:00Z")
+    return value
 
 
 def _query_service(request: Request) -> QueryService:
@@ -142,10 +152,14 @@ PrincipalDep = Annotated[Principal, Depends(authenticated)]
 PolicyDep = Annotated[PolicyService, Depends(_policy_service)]
 AdministrationDep = Annotated[AdministrationService, Depends(_administration)]
 StartParam = Annotated[
-    datetime | None, Query(description="Earliest time (inclusive), ISO 8601 with a UTC offset.")
+    datetime | None,
+    BeforeValidator(_iso_date_time),
+    Query(description="Earliest time (inclusive), ISO 8601 with a UTC offset."),
 ]
 EndParam = Annotated[
-    datetime | None, Query(description="Latest time (exclusive), ISO 8601 with a UTC offset.")
+    datetime | None,
+    BeforeValidator(_iso_date_time),
+    Query(description="Latest time (exclusive), ISO 8601 with a UTC offset."),
 ]
 BoundingBoxParam = Annotated[BoundingBox | None, Depends(_bbox)]
 FieldsParam = Annotated[tuple[str, ...] | None, Depends(_fields)]

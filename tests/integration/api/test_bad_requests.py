@@ -80,6 +80,13 @@ BAD_REQUESTS = {
     "start that is not a time": records(
         {"start": "yesterday"}, 422, "invalid-request", "start", "start"
     ),
+    # A number would otherwise be read as Unix seconds, a date-time the document does not allow.
+    "start that is a number": records(
+        {"start": "0.5"}, 422, "invalid-request", "start", "ISO 8601"
+    ),
+    "end that is a number": records(
+        {"end": "1700000000"}, 422, "invalid-request", "end", "ISO 8601"
+    ),
     "unknown field": records({"fields": "speed,colour"}, 400, "bad-filter", "fields", "colour"),
     "unknown region": records({"region": "xx-atlantis"}, 400, "bad-filter", "region", "atlantis"),
     "region that is no region code": records(
