@@ -69,6 +69,14 @@ class StoreUnavailableError(ApiError):
     """The event store or the object store cannot be opened."""
 
 
+class UnknownSubscriptionError(ApiError):
+    """No subscription with this id, or one the caller may not see: answered alike."""
+
+
+class ConflictError(ApiError):
+    """The request is well formed but conflicts with the current state."""
+
+
 class ProblemResponse(JSONResponse):
     """A JSON response served as application/problem+json."""
 
@@ -95,6 +103,8 @@ _KINDS: tuple[tuple[type[Exception], _Kind], ...] = (
     (ForbiddenError, _Kind("forbidden", "Forbidden", 403)),
     (RateLimitedError, _Kind("rate-limited", "Too many requests", 429)),
     (StoreUnavailableError, _Kind("store-unavailable", "Store unavailable", 503)),
+    (UnknownSubscriptionError, _Kind("unknown-subscription", "Unknown subscription", 404)),
+    (ConflictError, _Kind("conflict", "Conflict", 409)),
     (QueryError, _Kind("bad-query", "Query cannot be answered", 400)),
 )
 _INVALID_REQUEST = _Kind("invalid-request", "Invalid request", 422)

@@ -5,12 +5,30 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from api.dependencies import authenticated
-from api.routes import access_log, aggregates, datasets, provenance, records, snapshots
+from api.routes import (
+    access_log,
+    aggregates,
+    datasets,
+    provenance,
+    records,
+    snapshots,
+    subscription_events,
+    subscriptions,
+)
 
 
 def v1_router() -> APIRouter:
     # Every /v1 route needs a credential, including any added later.
     router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
-    for module in (datasets, records, aggregates, snapshots, provenance, access_log):
+    for module in (
+        datasets,
+        records,
+        aggregates,
+        snapshots,
+        provenance,
+        access_log,
+        subscriptions,
+        subscription_events,
+    ):
         router.include_router(module.router)
     return router
