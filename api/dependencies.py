@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from api.auth import Authenticator, Principal
 from api.enforcement import PolicyService
@@ -41,7 +42,7 @@ _BEARER = HTTPBearer(auto_error=False, description="An API key, a partner JWT or
 
 
 def authenticated(
-    request: Request,
+    request: HTTPConnection,
     _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal:
     """The caller, once per request: 401 without a valid credential, 429 over the partner's
@@ -67,7 +68,7 @@ def authenticated(
     return principal
 
 
-def _access_log(request: Request) -> AccessLog:
+def _access_log(request: HTTPConnection) -> AccessLog:
     provider: LedgerProvider[AccessLog] = request.app.state.access_log
     return provider.get()
 

@@ -15,8 +15,8 @@ from fastapi import Depends, Path, Request
 from api.auth import Principal
 from api.dependencies import PrincipalDep
 from api.errors import UnknownSubscriptionError
-from api.subscription_schemas import DeliveryProgress, StateChange, SubscriptionView
 from api.services import LedgerProvider
+from api.subscription_schemas import DeliveryProgress, StateChange, SubscriptionView
 from api.subscription_services import SubscriptionServices
 from domain.errors import SubscriptionNotFoundError
 from domain.subscription import Channel
@@ -92,9 +92,7 @@ def views(
     )
     head = services.feed.head()
     now = datetime.now(UTC)
-    return [
-        _view(services, info, head, _of(entries, info), now, show_secret) for info in infos
-    ]
+    return [_view(services, info, head, _of(entries, info), now, show_secret) for info in infos]
 
 
 def _of(entries: Iterable[DeliveryEntry], info: SubscriptionInfo) -> list[DeliveryEntry]:

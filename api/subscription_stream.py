@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import monotonic
@@ -106,7 +106,7 @@ async def subscription_stream(
     subscription_id: str,
     start: ResumePoint,
     timing: StreamTiming | None = None,
-) -> AsyncIterator[StreamItem]:
+) -> AsyncGenerator[StreamItem, None]:
     """The subscription's records after ``start``, for as long as the client listens."""
     timing = timing or StreamTiming()
     progress = _Progress(start)
@@ -138,7 +138,7 @@ async def subscription_stream(
                     yield record
                     progress.sent.append(record.delivered)
             finally:
-                await _record_sent(services, info, page, progress)
+                await _record_sent(services, info, page, progress, len(records))
             idle_since = monotonic()
         progress.point = ResumePoint(page.through)
         if page.through >= await asyncio.to_thread(services.feed.head):
@@ -190,12 +190,17 @@ def _still_granted(services: SubscriptionServices, info: SubscriptionInfo, page:
 
 
 async def _record_sent(
-    services: SubscriptionServices, info: SubscriptionInfo, page: FeedPage, progress: _Progress
+    services: SubscriptionServices,
+    info: SubscriptionInfo,
+    page: FeedPage,
+    progress: _Progress,
+    records: int,
 ) -> None:
     sent, progress.sent = progress.sent, []
     if not sent:
         return
-    through = sent[-1].position
+    # A page sent whole was read through its end; one cut short, through its last record.
+    through = page.through if len(sent) == records else sent[-1].position
     done = FeedPage(sent, through, page.decision)
     await asyncio.shield(
         asyncio.to_thread(services.log.record, info, done, sent[0].position, track=False)

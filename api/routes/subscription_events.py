@@ -15,10 +15,14 @@ from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisco
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
-from api.auth import Authenticator, Principal
-from api.errors import ApiError, ConflictError, problem_responses
-from api.limits import RateLimiter
-from api.subscription_access import OwnedSubscription, ServicesDep, visible_subscription
+from api.dependencies import PrincipalDep
+from api.errors import ConflictError, problem_responses
+from api.subscription_access import (
+    OwnedSubscription,
+    ServicesDep,
+    SubscriptionId,
+    visible_subscription,
+)
 from api.subscription_services import SubscriptionServices
 from api.subscription_stream import (
     RESUME_PATTERN,
@@ -43,8 +47,7 @@ router = APIRouter(tags=["subscriptions"])
 EVENT_STREAM = "text/event-stream"
 RETRY_MILLISECONDS = 2000
 FIRST_MESSAGE_SECONDS = 2.0
-# WebSocket close codes: policy violation (credential, visibility) and a bad request.
-_CLOSE_REFUSED = 1008
+# The WebSocket close code for a resume point that is not one.
 _CLOSE_INVALID = 1007
 
 _AFTER = Query(
@@ -139,7 +142,10 @@ def _data(text: str) -> str:
 
 @router.websocket("/subscriptions/{subscription_id}/ws")
 async def subscription_socket(
-    websocket: WebSocket, subscription_id: str, after: Annotated[str | None, _AFTER] = None
+    websocket: WebSocket,
+    subscription_id: SubscriptionId,
+    principal: PrincipalDep,
+    after: Annotated[str | None, _AFTER] = None,
 ) -> None:
     """The same records as JSON text frames: ``{"type": "record", "id": "P:k", "event":
     {...}}``, ``{"type": "paused", "reason": ...}``, ``{"type": "heartbeat"}`` and
@@ -148,15 +154,9 @@ async def subscription_socket(
     ``{"after": "P:k"}``."""
     state = websocket.app.state
     services: SubscriptionServices = state.subscription_services
-    try:
-        principal = _socket_principal(websocket)
-        info = await asyncio.to_thread(
-            visible_subscription, services, principal, subscription_id
-        )
-        _require_channel(info, Channel.WEBSOCKET)
-    except ApiError as error:
-        await websocket.close(_CLOSE_REFUSED, str(error)[:120])
-        return
+    # Refused before the upgrade, as a problem document with the same status as over HTTP.
+    info = await asyncio.to_thread(visible_subscription, services, principal, subscription_id)
+    _require_channel(info, Channel.WEBSOCKET)
     await websocket.accept()
     try:
         point = ResumePoint.parse(after if after is not None else await _first_message(websocket))
@@ -164,23 +164,30 @@ async def subscription_socket(
         await websocket.close(_CLOSE_INVALID, str(error)[:120])
         return
     stream = subscription_stream(services, subscription_id, point, _timing(state))
+    sending = asyncio.create_task(_send_all(websocket, stream))
+    # Listening meanwhile notices a client that left while the stream is idle.
+    listening = asyncio.create_task(_until_disconnected(websocket))
+    try:
+        await asyncio.wait({sending, listening}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sending, listening):
+            task.cancel()
+        await asyncio.gather(sending, listening, return_exceptions=True)
+        await stream.aclose()
+
+
+async def _send_all(websocket: WebSocket, stream: AsyncIterator[StreamItem]) -> None:
     try:
         async for item in stream:
             await websocket.send_text(_frame(item))
         await websocket.close()
     except WebSocketDisconnect:
         pass
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
 
 
-def _socket_principal(websocket: WebSocket) -> Principal:
-    authenticator: Authenticator = websocket.app.state.authenticator
-    limiter: RateLimiter = websocket.app.state.rate_limiter
-    principal = authenticator.principal(websocket.headers.get("authorization"))
-    if not principal.admin:
-        limiter.take(principal.name)
-    return principal
+async def _until_disconnected(websocket: WebSocket) -> None:
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
 
 
 async def _first_message(websocket: WebSocket) -> str | None:

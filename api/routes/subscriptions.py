@@ -200,9 +200,7 @@ def _changed(
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError(
-        [{"loc": ("body", field), "msg": message, "type": "value_error"}]
-    )
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
 
 
 def _subscriber(principal: Principal, body: SubscribeRequest, governance: Governance) -> Caller:
@@ -259,4 +257,5 @@ def _check_terms(caller: Caller, body: SubscribeRequest) -> None:
             start_position=body.start_position,
         )
     except SubscriptionTermsError as error:
-        raise _invalid("webhook_url" if "webhook" in str(error) else "channel", str(error)) from None
+        field = "webhook_url" if "webhook" in str(error) else "channel"
+        raise _invalid(field, str(error)) from None

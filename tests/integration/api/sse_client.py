@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx
-
 
 @dataclass(frozen=True)
 class SseEvent:
@@ -22,10 +20,12 @@ class SseComment:
 
 
 async def sse_events(
-    response: httpx.Response, last_id: str | None = None
+    lines: AsyncIterator[str], last_id: str | None = None
 ) -> AsyncIterator[SseEvent | SseComment]:
-    event, data = "", []
-    async for line in response.aiter_lines():
+    """The events of a stream's lines (``response.aiter_lines()``); an event cut off before
+    its blank line is never dispatched, as in a browser."""
+    event, data = "", list[str]()
+    async for line in lines:
         if line == "":
             if data:
                 yield SseEvent(event or "message", "\n".join(data), last_id)
@@ -41,3 +41,15 @@ async def sse_events(
                 data.append(value)
             elif name == "id":
                 last_id = value
+
+
+async def first_lines(lines: AsyncIterator[str], count: int) -> AsyncIterator[str]:
+    """The first ``count`` lines: the client hangs up there."""
+    if count <= 0:
+        return
+    seen = 0
+    async for line in lines:
+        yield line
+        seen += 1
+        if seen == count:
+            return

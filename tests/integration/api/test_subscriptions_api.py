@@ -19,9 +19,7 @@ MISSING_DATASET = "xx.traffic.readings"
 MISSING_SUBSCRIPTION = "sub-does-not-exist"
 
 
-async def _subscribe(
-    api: httpx.AsyncClient, key: str, **body: Any
-) -> httpx.Response:
+async def _subscribe(api: httpx.AsyncClient, key: str, **body: Any) -> httpx.Response:
     return await api.post("/v1/subscriptions", json=body, headers=bearer(key))
 
 
