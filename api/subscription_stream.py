@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import monotonic
@@ -31,6 +31,8 @@ from storage.subscriptions import SubscriptionInfo
 RESUME_PATTERN = r"^[0-9]{1,18}(:[0-9]{1,9})?$"
 _RESUME = re.compile(RESUME_PATTERN)
 PAGE_POSITIONS = 20
+# Records sent between two checks of the grant while a page is sent.
+CHECK_EVERY = 200
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0
 
@@ -67,6 +69,10 @@ class Record:
 
     event_id: str
     delivered: Delivered
+
+    @property
+    def resume_point(self) -> ResumePoint:
+        return ResumePoint.parse(self.event_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +135,15 @@ async def subscription_stream(
         assert page is not None
         records = _unseen(page, progress.point)
         if records:
-            # The page was read under the decision at its start; the grant is asked again
-            # just before sending, so a revocation that returned meanwhile sends nothing more.
-            if not await asyncio.to_thread(_still_granted, services, info, page):
-                continue
             try:
-                for record in records:
+                sending = _send_while_granted(services, info, page, records, progress)
+                async for record in sending:
                     yield record
-                    progress.sent.append(record.delivered)
             finally:
                 await _record_sent(services, info, page, progress, len(records))
             idle_since = monotonic()
+            if progress.point != ResumePoint(page.through):
+                continue  # stopped part-way: the next page says why
         progress.point = ResumePoint(page.through)
         if page.through >= await asyncio.to_thread(services.feed.head):
             if monotonic() - idle_since >= timing.heartbeat_seconds:
@@ -180,6 +184,26 @@ def _unseen(page: FeedPage, point: ResumePoint) -> list[Record]:
             continue
         records.append(Record(f"{delivered.position}:{ordinal}", delivered))
     return records
+
+
+async def _send_while_granted(
+    services: SubscriptionServices,
+    info: SubscriptionInfo,
+    page: FeedPage,
+    records: list[Record],
+    progress: _Progress,
+) -> AsyncIterator[Record]:
+    """The page's records, asking again whether the grant stands before each chunk: the page
+    was read under the decision at its start, and a revocation that has returned since must
+    send nothing more, however slowly the client reads."""
+    for first in range(0, len(records), CHECK_EVERY):
+        if not await asyncio.to_thread(_still_granted, services, info, page):
+            return
+        for record in records[first : first + CHECK_EVERY]:
+            yield record
+            progress.sent.append(record.delivered)
+            progress.point = record.resume_point
+    progress.point = ResumePoint(page.through)
 
 
 def _still_granted(services: SubscriptionServices, info: SubscriptionInfo, page: FeedPage) -> bool:
