@@ -3,6 +3,7 @@ that matter here: fields until a blank line, ``id`` kept across events, comments
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -53,3 +54,35 @@ async def first_lines(lines: AsyncIterator[str], count: int) -> AsyncIterator[st
         seen += 1
         if seen == count:
             return
+
+
+class Listener:
+    """Reads a stream's events in a task of its own, so waiting for the next one with a
+    timeout does not cancel the reading (and with it the connection)."""
+
+    def __init__(self, events: AsyncIterator[SseEvent | SseComment]) -> None:
+        self._queue: asyncio.Queue[SseEvent | SseComment] = asyncio.Queue()
+        self._task = asyncio.create_task(self._pump(events))
+
+    async def _pump(self, events: AsyncIterator[SseEvent | SseComment]) -> None:
+        async for item in events:
+            self._queue.put_nowait(item)
+
+    async def next(self, seconds: float) -> SseEvent | SseComment:
+        """The next item; TimeoutError when none comes within ``seconds``."""
+        return await asyncio.wait_for(self._queue.get(), seconds)
+
+    async def within(self, seconds: float) -> list[SseEvent | SseComment]:
+        """Every item that arrives within ``seconds``."""
+        seen: list[SseEvent | SseComment] = []
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                seen.append(await self.next(left))
+            except TimeoutError:
+                break
+        return seen
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)

@@ -4,7 +4,6 @@ client received wherever it hung up, and stop the moment an agreement is revoked
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import random
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from api.subscription_stream import StreamTiming
 from domain.provenance import Provenance
 from storage.catalog import Catalog
 from storage.governance import Governance
@@ -40,7 +40,13 @@ from tests.integration.api.governed import (
     govern,
 )
 from tests.integration.api.readings import as_record
-from tests.integration.api.sse_client import SseComment, SseEvent, first_lines, sse_events
+from tests.integration.api.sse_client import (
+    Listener,
+    SseComment,
+    SseEvent,
+    first_lines,
+    sse_events,
+)
 from tests.support.live_server import live_server
 from tests.support.platform import reading_rows
 
@@ -150,20 +156,18 @@ async def _events(
             yield item
 
 
-async def _take_records(
-    events: AsyncIterator[SseEvent | SseComment], count: int, within: float
-) -> list[Received]:
+async def _take_records(listener: Listener, count: int, within: float) -> list[Received]:
     found: list[Received] = []
-
-    async def take() -> None:
-        async for item in events:
-            if isinstance(item, SseEvent):
-                found.append(_record(item))
-                if len(found) == count:
-                    return
-
-    await asyncio.wait_for(take(), within)
+    deadline = time.monotonic() + within
+    while len(found) < count:
+        item = await listener.next(deadline - time.monotonic())
+        if isinstance(item, SseEvent):
+            found.append(_record(item))
     return found
+
+
+def _sse(items: list[SseEvent | SseComment]) -> list[SseEvent]:
+    return [item for item in items if isinstance(item, SseEvent)]
 
 
 @pytest.mark.parametrize(("partner", "dataset_id"), [(HK_DEPT, SZ), (MO_DSAT, SZ), (GZ_BUREAU, HK)])
@@ -174,12 +178,12 @@ async def test_a_stream_delivers_exactly_the_grant(
     expected = expected_ids(governed_live.store, partner, dataset_id, {})
     async with httpx.AsyncClient(base_url=governed_live.url, timeout=30) as client:
         sid = await _subscribe(client, key, dataset_id)
-        events = _events(client, sid, key)
+        events = Listener(_events(client, sid, key))
 
         received = await _take_records(events, len(expected), within=60)
         # Nothing beyond the grant follows: the stream idles.
-        extra = await _records_within(events, 1.0)
-        await events.aclose()  # type: ignore[attr-defined]
+        extra = _sse(await events.within(1.0))
+        await events.close()
 
         ids = [r.record_id for r in received]
         assert sorted(ids) == sorted(expected)
@@ -191,21 +195,6 @@ async def test_a_stream_delivers_exactly_the_grant(
     assert progress["delivered_position"] <= progress["head_position"]
     assert progress["lag"] == progress["head_position"] - progress["delivered_position"]
     assert progress["records_last_minute"] == len(expected)
-
-
-async def _records_within(
-    events: AsyncIterator[SseEvent | SseComment], seconds: float
-) -> list[Any]:
-    seen: list[Any] = []
-
-    async def collect() -> None:
-        async for item in events:
-            if isinstance(item, SseEvent):
-                seen.append(item)
-
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(collect(), seconds)
-    return seen
 
 
 async def test_a_client_that_hangs_up_anywhere_resumes_with_the_next_record(
@@ -262,7 +251,7 @@ async def test_a_revoked_agreement_stops_an_open_stream(governed_live: Served) -
     after = reading_rows(40, prefix="hk-live-b-", start=window + timedelta(seconds=50))
     async with httpx.AsyncClient(base_url=governed_live.url, timeout=30) as client:
         sid = await _subscribe(client, key, HK)
-        events = _events(client, sid, key)
+        events = Listener(_events(client, sid, key))
         assert len(await _take_records(events, len(expected), within=30)) == len(expected)
 
         # Delivery is live: records stored now arrive on the open stream.
@@ -279,7 +268,40 @@ async def test_a_revoked_agreement_stops_an_open_stream(governed_live: Served) -
             governance.close()
         await asyncio.to_thread(store_rows, governed_live.event_store_url, HK, after, 200)
 
-        seen = await _records_within(events, 2.0)
-        await events.aclose()  # type: ignore[attr-defined]
+        seen = _sse(await events.within(2.0))
+        await events.close()
     assert [e.event for e in seen] == ["paused"]
     assert "hk-gz-traffic" in json.loads(seen[0].data)["reason"]
+
+
+async def test_a_paused_subscription_says_so_and_sends_what_arrived_meanwhile_on_resume(
+    governed_live: Served,
+) -> None:
+    governed_live.app.state.stream_timing = StreamTiming(poll_seconds=0.1, heartbeat_seconds=0.3)
+    key = governed_live.store.keys[GZ_BUREAU]
+    expected = expected_ids(governed_live.store, GZ_BUREAU, HK, {})
+    meanwhile = reading_rows(30, prefix="hk-paused-", start=GZ_WINDOW[0] + timedelta(seconds=5))
+    async with httpx.AsyncClient(base_url=governed_live.url, timeout=30) as client:
+        sid = await _subscribe(client, key, HK)
+        events = Listener(_events(client, sid, key))
+        await _take_records(events, len(expected), within=30)
+        idle = await events.within(1.0)
+        assert any(isinstance(item, SseComment) for item in idle), "no heartbeat while idle"
+
+        paused = await client.post(
+            f"/v1/subscriptions/{sid}/pause", json={"reason": "night"}, headers=bearer(key)
+        )
+        assert paused.status_code == 200
+        await asyncio.to_thread(store_rows, governed_live.event_store_url, HK, meanwhile, 300)
+        while_paused = _sse(await events.within(1.5))
+        assert [(e.event, json.loads(e.data)["reason"]) for e in while_paused] == [
+            ("paused", "the subscription is paused: night")
+        ]
+
+        resumed = await client.post(f"/v1/subscriptions/{sid}/resume", headers=bearer(key))
+        assert resumed.status_code == 200
+        arrived = await _take_records(events, len(meanwhile), within=10)
+        await events.close()
+    assert {r.record_id for r in arrived} == {
+        as_record(DATASETS[HK], row)["record_id"] for row in meanwhile
+    }
