@@ -305,3 +305,24 @@ async def test_a_paused_subscription_says_so_and_sends_what_arrived_meanwhile_on
     assert {r.record_id for r in arrived} == {
         as_record(DATASETS[HK], row)["record_id"] for row in meanwhile
     }
+
+
+async def test_a_client_that_stops_reading_does_not_hold_up_another(many: Served) -> None:
+    slow_key, fast_key = many.store.keys[MO_DSAT], many.store.keys[HK_DEPT]
+    expected = expected_ids(many.store, HK_DEPT, SZ, {})
+    async with httpx.AsyncClient(base_url=many.url, timeout=60) as client:
+        slow_sid, fast_sid = (
+            await _subscribe(client, slow_key, SZ),
+            await _subscribe(client, fast_key, SZ),
+        )
+        slow = _events(client, slow_sid, slow_key)
+        # One record read, then nothing: the server's sends to it back up.
+        assert isinstance(await anext(slow), SseEvent)
+        began = time.monotonic()
+        fast = Listener(_events(client, fast_sid, fast_key))
+        received = await _take_records(fast, len(expected), within=120)
+        elapsed = time.monotonic() - began
+        await fast.close()
+        await slow.aclose()  # type: ignore[attr-defined]
+    assert len({r.record_id for r in received}) == len(expected)
+    print(f"{len(expected)} records beside a stalled stream in {elapsed:.1f}s")
