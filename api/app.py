@@ -25,6 +25,7 @@ from api.routes import v1_router
 from api.sealed_cursor import CursorSeal
 from api.services import LedgerProvider, QueryServiceProvider
 from api.settings import ApiSettings
+from api.subscription_services import SubscriptionServices
 from storage.access_log import AccessLog
 from storage.governance import Governance
 from storage.settings import StorageSettings
@@ -69,6 +70,7 @@ def create_app(
             provider.close()
             governance.close()
             access_log.close()
+            app.state.subscription_services.close()
 
     app = FastAPI(title="baylink", version=_package_version(), lifespan=lifespan)
     app.state.settings = settings
@@ -79,6 +81,9 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.state.pseudonym_secret = _pseudonym_secret(settings)
     app.state.cursor_seal = CursorSeal(app.state.pseudonym_secret)
+    app.state.subscription_services = SubscriptionServices(
+        event_store_url, app.state.pseudonym_secret
+    )
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health_router(dict(readiness_checks or {})))

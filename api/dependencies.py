@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
+from starlette.requests import HTTPConnection
 
 from api.administration import AdministrationService
 from api.auth import Authenticator, Principal
@@ -52,7 +53,7 @@ _BEARER = HTTPBearer(auto_error=False, description="An API key, a partner JWT or
 
 
 def authenticated(
-    request: Request,
+    request: HTTPConnection,
     _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal:
     """The caller, once per request: 401 without a valid credential, 429 over the partner's
@@ -78,7 +79,7 @@ def authenticated(
     return principal
 
 
-def _access_log(request: Request) -> AccessLog:
+def _access_log(request: HTTPConnection) -> AccessLog:
     provider: LedgerProvider[AccessLog] = request.app.state.access_log
     return provider.get()
 

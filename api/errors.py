@@ -83,6 +83,14 @@ class StoreUnavailableError(ApiError):
     """The event store or the object store cannot be opened."""
 
 
+class UnknownSubscriptionError(ApiError):
+    """No subscription with this id, or one the caller may not see: answered alike."""
+
+
+class ConflictError(ApiError):
+    """The request is well formed but conflicts with the current state."""
+
+
 class ProblemResponse(JSONResponse):
     """A JSON response served as application/problem+json."""
 
@@ -109,6 +117,8 @@ _KINDS: tuple[tuple[type[Exception], _Kind], ...] = (
     (ForbiddenError, _Kind("forbidden", "Forbidden", 403)),
     (RateLimitedError, _Kind("rate-limited", "Too many requests", 429)),
     (StoreUnavailableError, _Kind("store-unavailable", "Store unavailable", 503)),
+    (UnknownSubscriptionError, _Kind("unknown-subscription", "Unknown subscription", 404)),
+    (ConflictError, _Kind("conflict", "Conflict", 409)),
     (QueryError, _Kind("bad-query", "Query cannot be answered", 400)),
     # Governance changes: the domain's own message says what was wrong.
     (AgreementNotFoundError, _Kind("unknown-agreement", "Unknown agreement", 404)),

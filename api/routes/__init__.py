@@ -14,6 +14,8 @@ from api.routes import (
     provenance,
     records,
     snapshots,
+    subscription_events,
+    subscriptions,
     whitelist,
 )
 
@@ -31,6 +33,8 @@ def v1_router() -> APIRouter:
         partners,
         whitelist,
         agreements,
+        subscriptions,
+        subscription_events,
     ):
         router.include_router(module.router)
     return router

@@ -143,7 +143,12 @@ def app_over(event_store_url: str, object_store_url: str, **settings: Any) -> It
     try:
         yield app
     finally:
-        for provider in (app.state.query_service, app.state.governance, app.state.access_log):
+        for provider in (
+            app.state.query_service,
+            app.state.governance,
+            app.state.access_log,
+            app.state.subscription_services,
+        ):
             provider.close()
 
 

@@ -46,6 +46,14 @@ OPERATIONS = [
     ("POST", "/v1/agreements/{agreement_id}/suspend"),
     ("POST", "/v1/agreements/{agreement_id}/resume"),
     ("POST", "/v1/agreements/{agreement_id}/revoke"),
+    ("POST", "/v1/subscriptions"),
+    ("GET", "/v1/subscriptions"),
+    ("GET", "/v1/subscriptions/{subscription_id}"),
+    ("POST", "/v1/subscriptions/{subscription_id}/pause"),
+    ("POST", "/v1/subscriptions/{subscription_id}/resume"),
+    ("POST", "/v1/subscriptions/{subscription_id}/cancel"),
+    ("POST", "/v1/subscriptions/{subscription_id}/redrive"),
+    ("GET", "/v1/subscriptions/{subscription_id}/events"),
 ]
 
 

@@ -1,0 +1,243 @@
+"""A subscription's records as a stream the API serves (server-sent events, WebSocket).
+
+Where a stream resumes: ``P`` means every record of log position P was received, ``P:k``
+that the first k records of position P were. One log position holds a whole ingested
+batch, so a position alone cannot mark a point inside it; with the ordinal a client that
+disconnects anywhere resumes with the next record, neither skipping nor repeating one.
+(Within one agreement a position's records always come in the same order: the grant's row
+scope is fixed by the agreement, and a changed agreement stops the stream.)
+
+The store is read in worker threads a bounded page at a time, so a slow client holds up
+only its own stream. Every page sent is written to the delivery log (untracked: the client
+says where it resumes). While the policy does not grant the subscription, or it is paused,
+the stream says so once and waits; nothing is skipped meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from time import monotonic
+
+from api.subscription_services import SubscriptionServices
+from domain.subscription import SubscriptionState
+from storage.delivery_feed import Delivered, FeedPage
+from storage.subscriptions import SubscriptionInfo
+
+RESUME_PATTERN = r"^[0-9]{1,18}(:[0-9]{1,9})?$"
+_RESUME = re.compile(RESUME_PATTERN)
+PAGE_POSITIONS = 20
+# Records sent between two checks of the grant while a page is sent.
+CHECK_EVERY = 200
+POLL_SECONDS = 0.5
+HEARTBEAT_SECONDS = 15.0
+
+
+class BadResumePointError(ValueError):
+    """A Last-Event-ID or ``after`` that is not ``P`` or ``P:k``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Resume after ``skip`` records of position ``after + 1`` (all of ``after`` were seen)."""
+
+    after: int = 0
+    skip: int = 0
+
+    @classmethod
+    def parse(cls, text: str | None) -> ResumePoint:
+        if text is None or not text.strip():
+            return cls()
+        text = text.strip()
+        if not _RESUME.match(text):
+            raise BadResumePointError(
+                f"expected a log position P or P:k (k records of position P), got {text!r}"
+            )
+        position, _, ordinal = text.partition(":")
+        if not ordinal:
+            return cls(int(position))
+        return cls(max(int(position) - 1, 0), int(ordinal))
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record to send, with the id a client resumes from."""
+
+    event_id: str
+    delivered: Delivered
+
+    @property
+    def resume_point(self) -> ResumePoint:
+        return ResumePoint.parse(self.event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    state: str
+    reason: str
+
+
+StreamItem = Record | Paused | Heartbeat | Ended
+
+
+@dataclass
+class StreamTiming:
+    page_positions: int = PAGE_POSITIONS
+    poll_seconds: float = POLL_SECONDS
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+
+
+@dataclass
+class _Progress:
+    point: ResumePoint
+    sent: list[Delivered] = field(default_factory=list)
+
+
+async def subscription_stream(
+    services: SubscriptionServices,
+    subscription_id: str,
+    start: ResumePoint,
+    timing: StreamTiming | None = None,
+) -> AsyncGenerator[StreamItem, None]:
+    """The subscription's records after ``start``, for as long as the client listens."""
+    timing = timing or StreamTiming()
+    progress = _Progress(start)
+    told: str | None = None
+    idle_since = monotonic()
+    while True:
+        info = await asyncio.to_thread(services.subscriptions.subscription, subscription_id)
+        if info.state is SubscriptionState.CANCELLED:
+            yield Ended(info.state.value, _last_reason(info))
+            return
+        page = await _next_page(services, info, progress.point, timing.page_positions)
+        why = _why_waiting(info, page)
+        if why is not None:
+            if why != told:
+                told = why
+                yield Paused(why)
+            await asyncio.sleep(timing.poll_seconds)
+            continue
+        told = None
+        assert page is not None
+        records = _unseen(page, progress.point)
+        if records:
+            try:
+                sending = _send_while_granted(services, info, page, records, progress)
+                async for record in sending:
+                    yield record
+            finally:
+                await _record_sent(services, info, page, progress, len(records))
+            idle_since = monotonic()
+            if progress.point != ResumePoint(page.through):
+                continue  # stopped part-way: the next page says why
+        progress.point = ResumePoint(page.through)
+        if page.through >= await asyncio.to_thread(services.feed.head):
+            if monotonic() - idle_since >= timing.heartbeat_seconds:
+                idle_since = monotonic()
+                yield Heartbeat()
+            await asyncio.sleep(timing.poll_seconds)
+
+
+async def _next_page(
+    services: SubscriptionServices, info: SubscriptionInfo, point: ResumePoint, positions: int
+) -> FeedPage | None:
+    if info.state is not SubscriptionState.ACTIVE:
+        return None
+    return await asyncio.to_thread(services.feed.page, info, point.after, positions)
+
+
+def _why_waiting(info: SubscriptionInfo, page: FeedPage | None) -> str | None:
+    if info.state is not SubscriptionState.ACTIVE:
+        reason = _last_reason(info)
+        return f"the subscription is {info.state.value}" + (f": {reason}" if reason else "")
+    assert page is not None
+    return page.stopped
+
+
+def _last_reason(info: SubscriptionInfo) -> str:
+    return info.history[-1][2] if info.history else ""
+
+
+def _unseen(page: FeedPage, point: ResumePoint) -> list[Record]:
+    """The page's records with their stream ids, less those the client has already."""
+    records: list[Record] = []
+    ordinal, current = 0, -1
+    for delivered in page.delivered:
+        if delivered.position != current:
+            current, ordinal = delivered.position, 0
+        ordinal += 1
+        if delivered.position == point.after + 1 and ordinal <= point.skip:
+            continue
+        records.append(Record(f"{delivered.position}:{ordinal}", delivered))
+    return records
+
+
+async def _send_while_granted(
+    services: SubscriptionServices,
+    info: SubscriptionInfo,
+    page: FeedPage,
+    records: list[Record],
+    progress: _Progress,
+) -> AsyncIterator[Record]:
+    """The page's records, asking again whether the grant stands before each chunk: the page
+    was read under the decision at its start, and a revocation that has returned since must
+    send nothing more, however slowly the client reads."""
+    for first in range(0, len(records), CHECK_EVERY):
+        if not await asyncio.to_thread(_still_granted, services, info, page):
+            return
+        for record in records[first : first + CHECK_EVERY]:
+            yield record
+            progress.sent.append(record.delivered)
+            progress.point = record.resume_point
+    progress.point = ResumePoint(page.through)
+
+
+def _still_granted(services: SubscriptionServices, info: SubscriptionInfo, page: FeedPage) -> bool:
+    feed = services.feed
+    dataset = feed.catalog.get(info.terms.dataset_id)
+    decision = feed.decision(info, dataset, datetime.now(UTC))
+    return decision.allowed and decision.agreement_id == page.decision.agreement_id
+
+
+async def _record_sent(
+    services: SubscriptionServices,
+    info: SubscriptionInfo,
+    page: FeedPage,
+    progress: _Progress,
+    records: int,
+) -> None:
+    sent, progress.sent = progress.sent, []
+    if not sent:
+        return
+    # A page sent whole was read through its end; one cut short, through its last record.
+    through = page.through if len(sent) == records else sent[-1].position
+    done = FeedPage(sent, through, page.decision)
+    await asyncio.shield(
+        asyncio.to_thread(services.log.record, info, done, sent[0].position, track=False)
+    )
+
+
+def event_json(record: Record) -> str:
+    return record.delivered.json().decode()
+
+
+def paused_json(paused: Paused) -> str:
+    return json.dumps({"reason": paused.reason})
+
+
+def ended_json(ended: Ended) -> str:
+    return json.dumps({"state": ended.state, "reason": ended.reason})
