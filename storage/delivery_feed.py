@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +40,9 @@ AGGREGATED_GRANT = (
     "the agreement grants only aggregates of this dataset, which are queried, not streamed"
 )
 _JSON = JSONFormat()
+# Events of partner views kept for other subscriptions reading the same positions (a few KB
+# each): enough for readers a few batches apart.
+_VIEW_CACHE_EVENTS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +52,11 @@ class Delivered:
     position: int
     record_id: str
     event: CloudEvent
+    body: bytes  # its structured-mode CloudEvents JSON, made once
 
     def json(self) -> bytes:
         """The structured-mode CloudEvents JSON of the event."""
-        return _JSON.write(self.event)
+        return self.body
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,9 @@ class DeliveryFeed:
         self.catalog = Catalog(event_store_url)
         self.governance = Governance(event_store_url)
         self._secret = pseudonym_secret
+        self._views: OrderedDict[tuple[Hashable, int], list[Delivered]] = OrderedDict()
+        self._cached_events = 0
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self.ledger.close()
@@ -111,25 +120,9 @@ class DeliveryFeed:
         last = min(self.head(), after + max_positions)
         if last <= after:
             return FeedPage([], after, decision)
-        table, provenance = self._records(dataset, after + 1, last)
-        if table.num_rows:
-            table = rows_in_scope(dataset, table, decision.row_scope)
-        positions = table[_POSITION].to_pylist() if table.num_rows else []
-        view = partner_view(
-            table.drop_columns([_POSITION]),
-            dataset,
-            decision,
-            pseudonym_key(self._secret, terms.partner_id),
+        return FeedPage(
+            self._delivered(terms.partner_id, dataset, decision, after, last), last, decision
         )
-        delivered = [
-            Delivered(
-                position,
-                str(row["record_id"]),
-                _event(dataset, decision, row, position, provenance[position]),
-            )
-            for position, row in zip(positions, json_records(view), strict=True)
-        ]
-        return FeedPage(delivered, last, decision)
 
     def decision(
         self, subscription: SubscriptionInfo, dataset: DatasetDefinition, at: datetime
@@ -138,19 +131,73 @@ class DeliveryFeed:
         caller = Caller(partner.partner_id, partner.region, partner.clearance)
         return self.governance.decide(caller, dataset, at)
 
-    def _records(
-        self, dataset: DatasetDefinition, first: int, last: int
-    ) -> tuple[pa.Table, dict[int, str]]:
+    def _delivered(
+        self,
+        partner_id: str,
+        dataset: DatasetDefinition,
+        decision: Decision,
+        after: int,
+        last: int,
+    ) -> list[Delivered]:
+        """The partner's view of the dataset's records in (after, last], position by position;
+        a position's view is made once per grant and shared by every subscription reading it
+        under the same decision (many consumers of one partner read the same records)."""
+        grant = (partner_id, dataset.id, _grant_key(decision))
+        batches = list(_batches_of(self.ledger, dataset.id, after + 1, last))
+        with self._lock:
+            missing = [(p, b) for p, b in batches if (grant, p) not in self._views]
+        if missing:
+            made = self._views_of(partner_id, dataset, decision, missing)
+            with self._lock:
+                for position, view in made.items():
+                    self._views[(grant, position)] = view
+                    self._cached_events += len(view)
+                while self._cached_events > _VIEW_CACHE_EVENTS and len(self._views) > 1:
+                    self._cached_events -= len(self._views.popitem(last=False)[1])
+        delivered: list[Delivered] = []
+        for position, batch in batches:
+            with self._lock:
+                cached = self._views.get((grant, position))
+            if cached is None:  # evicted meanwhile by other readers: made again, not kept
+                cached = self._views_of(partner_id, dataset, decision, [(position, batch)])[
+                    position
+                ]
+            delivered.extend(cached)
+        return delivered
+
+    def _views_of(
+        self,
+        partner_id: str,
+        dataset: DatasetDefinition,
+        decision: Decision,
+        batches: list[tuple[int, IngestChain.BatchRecorded]],
+    ) -> dict[int, list[Delivered]]:
         records: list[list[object]] = []
         positions: list[int] = []
         digests: dict[int, str] = {}
-        for position, batch in _batches_of(self.ledger, dataset.id, first, last):
+        for position, batch in batches:
             accepted = batch.accepted()
             records.extend(accepted)
             positions.extend([position] * len(accepted))
             digests[position] = provenance_digest(dict(batch.provenance))
         table = records_table(dataset, records)
-        return table.append_column(_POSITION, pa.array(positions, pa.int64())), digests
+        table = table.append_column(_POSITION, pa.array(positions, pa.int64()))
+        if table.num_rows:
+            table = rows_in_scope(dataset, table, decision.row_scope)
+        kept = table[_POSITION].to_pylist() if table.num_rows else []
+        view = partner_view(
+            table.drop_columns([_POSITION]),
+            dataset,
+            decision,
+            pseudonym_key(self._secret, partner_id),
+        )
+        made: dict[int, list[Delivered]] = {position: [] for position, _ in batches}
+        for position, row in zip(kept, json_records(view), strict=True):
+            event = _event(dataset, decision, row, position, digests[position])
+            made[position].append(
+                Delivered(position, str(row["record_id"]), event, _JSON.write(event))
+            )
+        return made
 
 
 def _batches_of(
@@ -159,6 +206,19 @@ def _batches_of(
     for position, batch in ledger.batches_between(first, last):
         if batch.dataset_id == dataset_id:
             yield position, batch
+
+
+def _grant_key(decision: Decision) -> Hashable:
+    """What a partner's view of a record depends on, besides the partner and the dataset."""
+    return repr(
+        (
+            decision.agreement_id,
+            decision.whitelist_version,
+            decision.columns,
+            decision.row_scope,
+            decision.transformations,
+        )
+    )
 
 
 def _why_stopped(agreement_id: str, decision: Decision) -> str:

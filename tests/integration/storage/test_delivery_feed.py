@@ -181,3 +181,20 @@ def test_a_subscription_starting_past_the_head_receives_nothing_yet(
 
     assert page.delivered == []
     assert page.through == 10**9 - 1
+
+
+def test_subscriptions_under_one_grant_share_views_and_other_grants_do_not(
+    event_store_url: str, governed: GovernedStore, feed: DeliveryFeed
+) -> None:
+    first, second = (_subscribe(event_store_url, HK_DEPT, SZ) for _ in range(2))
+    other = _subscribe(event_store_url, MO_DSAT, SZ)
+
+    a, b, c = (feed.page(s, 0, max_positions=feed.head()).delivered for s in (first, second, other))
+
+    assert a
+    assert [d.record_id for d in a] == [d.record_id for d in b]
+    assert all(x is y for x, y in zip(a, b, strict=True))
+    shared = {d.record_id for d in a} & {d.record_id for d in c}
+    assert shared
+    hk_view = {d.record_id: d.body for d in a}
+    assert all(hk_view[d.record_id] != d.body for d in c if d.record_id in shared)
