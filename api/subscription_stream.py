@@ -76,6 +76,13 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Records:
+    """Records sent together (one write to the client), all decided under one check."""
+
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Paused:
     reason: str
 
@@ -91,7 +98,7 @@ class Ended:
     reason: str
 
 
-StreamItem = Record | Paused | Heartbeat | Ended
+StreamItem = Records | Paused | Heartbeat | Ended
 
 
 @dataclass
@@ -137,8 +144,8 @@ async def subscription_stream(
         if records:
             try:
                 sending = _send_while_granted(services, info, page, records, progress)
-                async for record in sending:
-                    yield record
+                async for chunk in sending:
+                    yield chunk
             finally:
                 await _record_sent(services, info, page, progress, len(records))
             idle_since = monotonic()
@@ -192,17 +199,18 @@ async def _send_while_granted(
     page: FeedPage,
     records: list[Record],
     progress: _Progress,
-) -> AsyncIterator[Record]:
-    """The page's records, asking again whether the grant stands before each chunk: the page
-    was read under the decision at its start, and a revocation that has returned since must
-    send nothing more, however slowly the client reads."""
+) -> AsyncIterator[Records]:
+    """The page's records in chunks, asking again whether the grant stands before each: the
+    page was read under the decision at its start, and a revocation that has returned since
+    must send nothing more, however slowly the client reads. A chunk is one write, so the
+    progress moves once the client's connection has taken it."""
     for first in range(0, len(records), CHECK_EVERY):
         if not await asyncio.to_thread(_still_granted, services, info, page):
             return
-        for record in records[first : first + CHECK_EVERY]:
-            yield record
-            progress.sent.append(record.delivered)
-            progress.point = record.resume_point
+        chunk = records[first : first + CHECK_EVERY]
+        yield Records(tuple(chunk))
+        progress.sent.extend(record.delivered for record in chunk)
+        progress.point = chunk[-1].resume_point
     progress.point = ResumePoint(page.through)
 
 

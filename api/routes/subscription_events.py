@@ -30,7 +30,7 @@ from api.subscription_stream import (
     Ended,
     Heartbeat,
     Paused,
-    Record,
+    Records,
     ResumePoint,
     StreamItem,
     StreamTiming,
@@ -127,8 +127,10 @@ async def _server_sent(stream: AsyncIterator[StreamItem]) -> AsyncIterator[str]:
 
 
 def _sse_event(item: StreamItem) -> str:
-    if isinstance(item, Record):
-        return f"id: {item.event_id}\nevent: record\n{_data(event_json(item))}\n"
+    if isinstance(item, Records):
+        return "".join(
+            f"id: {r.event_id}\nevent: record\n{_data(event_json(r))}\n" for r in item.records
+        )
     if isinstance(item, Paused):
         return f"event: paused\n{_data(paused_json(item))}\n"
     if isinstance(item, Ended):
@@ -179,7 +181,8 @@ async def subscription_socket(
 async def _send_all(websocket: WebSocket, stream: AsyncIterator[StreamItem]) -> None:
     try:
         async for item in stream:
-            await websocket.send_text(_frame(item))
+            for frame in _frames(item):
+                await websocket.send_text(frame)
         await websocket.close()
     except WebSocketDisconnect:
         pass
@@ -203,12 +206,14 @@ async def _first_message(websocket: WebSocket) -> str | None:
     return None if after is None else str(after)
 
 
-def _frame(item: StreamItem) -> str:
-    if isinstance(item, Record):
-        event = json.loads(event_json(item))
-        return json.dumps({"type": "record", "id": item.event_id, "event": event})
+def _frames(item: StreamItem) -> list[str]:
+    if isinstance(item, Records):
+        return [
+            f'{{"type":"record","id":{json.dumps(r.event_id)},"event":{event_json(r)}}}'
+            for r in item.records
+        ]
     if isinstance(item, Paused):
-        return json.dumps({"type": "paused", "reason": item.reason})
+        return [json.dumps({"type": "paused", "reason": item.reason})]
     if isinstance(item, Heartbeat):
-        return json.dumps({"type": "heartbeat"})
-    return json.dumps({"type": item.state, "reason": item.reason})
+        return [json.dumps({"type": "heartbeat"})]
+    return [json.dumps({"type": item.state, "reason": item.reason})]
