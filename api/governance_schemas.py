@@ -33,6 +33,12 @@ Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S")]
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 FieldName = Annotated[str, Field(pattern=_FIELD_PATTERN, max_length=80)]
 DatasetRef = Annotated[str, Field(pattern=_DATASET_ID_PATTERN, max_length=120)]
+# A mapping keyed by dataset id: JSON Schema's patternProperties alone would let any other key
+# through with any value, where the server refuses it.
+_BY_DATASET: dict[str, Any] = {
+    "propertyNames": {"pattern": _DATASET_ID_PATTERN, "maxLength": 120},
+    "additionalProperties": False,
+}
 
 
 class _Request(BaseModel):
@@ -233,10 +239,14 @@ class AgreementProposal(_Request):
     valid_from: AwareDatetime
     valid_until: AwareDatetime | None = None
     fields: dict[DatasetRef, list[FieldName]] = Field(
-        default_factory=dict, description="Permitted fields per dataset; absent: every field."
+        default_factory=dict,
+        description="Permitted fields per dataset; absent: every field.",
+        json_schema_extra=_BY_DATASET,
     )
     row_scope: RowScopeModel | None = None
-    transformations: dict[DatasetRef, list[TransformationModel]] = Field(default_factory=dict)
+    transformations: dict[DatasetRef, list[TransformationModel]] = Field(
+        default_factory=dict, json_schema_extra=_BY_DATASET
+    )
 
     def terms(self, provider_region: str) -> AgreementTerms:
         scope = self.row_scope
