@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.agreement import AgreementTerms, RowScope
 from domain.dataset import DatasetKind
+from domain.region import DEFAULT_REGIONS
 from domain.transformation import Transformation, TransformationKind
 from domain.whitelist import WhitelistRule
 from storage.governance import AgreementInfo, CutAgreement, IssuedKey, PartnerInfo
@@ -26,6 +27,10 @@ _DATASET_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$"
 _FIELD_PATTERN = r"^[a-z_][a-z0-9_]*$"
 _JURISDICTION_PATTERN = r"^[A-Z]{2}$"
 MAX_OVERLAP_MINUTES = 7 * 24 * 60
+# The regions the platform knows are configuration: the document lists them, so a client (or a
+# generator) learns which codes a partner or a provider may have.
+REGION_CODES = [region.code for region in DEFAULT_REGIONS]
+_KNOWN_REGION: dict[str, Any] = {"enum": REGION_CODES}
 
 ClassificationLabel = Literal["public", "internal", "sensitive", "restricted"]
 Scope = Literal["read", "subscribe", "audit"]
@@ -53,7 +58,9 @@ class _Request(BaseModel):
 class PartnerRegistration(_Request):
     """A new partner. Its region is set here, once; the platform issues its first key."""
 
-    region: str = Field(pattern=_REGION_PATTERN, max_length=40, examples=["hk"])
+    region: str = Field(
+        pattern=_REGION_PATTERN, max_length=40, examples=["hk"], json_schema_extra=_KNOWN_REGION
+    )
     name: Text = Field(examples=["Transport Department"])
     clearance: ClassificationLabel = Field(
         default="public", description="The highest classification it may see."
@@ -136,8 +143,26 @@ class PartnerList(BaseModel):
 # Whitelist ---------------------------------------------------------------------------------
 
 
+def _one_of(*names: str) -> list[dict[str, Any]]:
+    """JSON Schema for: exactly one of these optional properties is given (not null)."""
+    return [
+        {
+            "required": [name],
+            "properties": {
+                other: ({"not": {"type": "null"}} if other == name else {"type": "null"})
+                for other in names
+            },
+        }
+        for name in names
+    ]
+
+
 class WhitelistRuleModel(_Request):
     """One permitted direction of crossing, for one dataset or every dataset of a kind."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": _one_of("dataset_id", "dataset_kind")}
+    )
 
     rule_id: str = Field(pattern=RULE_ID_PATTERN, examples=["cn-hk-traffic"])
     source_jurisdiction: str = Field(pattern=_JURISDICTION_PATTERN, examples=["CN"])

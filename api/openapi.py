@@ -23,6 +23,7 @@ PARTNERS = "/v1/partners"
 PARTNER = "/v1/partners/{partner_id}"
 KEYS = "/v1/partners/{partner_id}/keys"
 KEY_REVOKE = "/v1/partners/{partner_id}/keys/{key_id}/revoke"
+WHITELIST = "/v1/whitelist"
 RULES = "/v1/whitelist/rules"
 RULE_WITHDRAW = "/v1/whitelist/rules/{rule_id}/withdraw"
 
