@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from domain.agreement import AgreementTerms, RowScope
 from domain.dataset import DatasetKind
@@ -143,7 +143,7 @@ class PartnerList(BaseModel):
 # Whitelist ---------------------------------------------------------------------------------
 
 
-def _one_of(*names: str) -> list[dict[str, Any]]:
+def _one_of(*names: str) -> list[JsonValue]:
     """JSON Schema for: exactly one of these optional properties is given (not null)."""
     return [
         {
@@ -257,9 +257,13 @@ class AgreementProposal(_Request):
     region (given or not, it must be that)."""
 
     agreement_id: str = Field(pattern=AGREEMENT_ID_PATTERN, examples=["sz-hk-traffic"])
-    provider_region: str | None = Field(default=None, pattern=_REGION_PATTERN, max_length=40)
-    consumer_partner: str = Field(pattern=PARTNER_ID_PATTERN)
-    datasets: list[DatasetRef] = Field(min_length=1, max_length=50)
+    provider_region: str | None = Field(
+        default=None, pattern=_REGION_PATTERN, max_length=40, examples=["gd-shenzhen"]
+    )
+    consumer_partner: str = Field(pattern=PARTNER_ID_PATTERN, examples=["hk-transport-department"])
+    datasets: list[DatasetRef] = Field(
+        min_length=1, max_length=50, examples=[["gd-shenzhen.traffic.readings"]]
+    )
     purpose: Text = Field(examples=["traffic-management"])
     valid_from: AwareDatetime
     valid_until: AwareDatetime | None = None
