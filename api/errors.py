@@ -7,6 +7,7 @@ request parameter at fault.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -191,10 +192,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, error: Exception) -> ProblemResponse:
         assert isinstance(error, StarletteHTTPException)
+        if _is_unreadable_body(error):
+            return problem_response(
+                _INVALID_REQUEST,
+                "body: cannot be read as JSON (UTF-8)",
+                request,
+                parameter="body",
+                errors=[ProblemItem(parameter="body", location="body", message="not JSON")],
+            )
         phrase = _phrase(error.status_code)
         kind = _Kind(phrase.lower().replace(" ", "-"), phrase, error.status_code)
         detail = error.detail if isinstance(error.detail, str) else phrase
         headers = dict(error.headers) if error.headers else None
+        if error.status_code == 405:
+            named = (headers or {}).get("Allow", "")
+            headers = {**(headers or {}), "Allow": _allowed_methods(request, named)}
         return problem_response(kind, detail, request, headers=headers)
 
     async def unexpected(request: Request, _error: Exception) -> ProblemResponse:
@@ -207,6 +219,33 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+def _is_unreadable_body(error: StarletteHTTPException) -> bool:
+    """FastAPI's answer to a JSON body it cannot decode (bytes that are not UTF-8, say): a 400
+    raised from the decoding error, where a body that is not JSON at all is a 422. Both are
+    the same mistake to a client, and answered alike."""
+    return (
+        error.status_code == 400
+        and error.__cause__ is not None
+        and error.detail == "There was an error parsing the body"
+    )
+
+
+def _allowed_methods(request: Request, named: str) -> str:
+    """Every method the API serves on the request's path: Starlette names (``named``) only
+    those of the first route matching the path, where a path's GET and POST are separate
+    routes. The others are read from the OpenAPI document, which lists every documented
+    route's methods by path template."""
+    methods = {m.strip() for m in named.split(",") if m.strip()}
+    path = request.url.path
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {m.upper() for m in item if m in _HTTP_METHODS}
+    return ", ".join(sorted(methods))
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
 def _phrase(status: int) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from domain.agreement import AgreementTerms, RowScope
 from domain.dataset import DatasetKind
+from domain.region import DEFAULT_REGIONS
 from domain.transformation import Transformation, TransformationKind
 from domain.whitelist import WhitelistRule
 from storage.governance import AgreementInfo, CutAgreement, IssuedKey, PartnerInfo
@@ -26,6 +27,10 @@ _DATASET_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$"
 _FIELD_PATTERN = r"^[a-z_][a-z0-9_]*$"
 _JURISDICTION_PATTERN = r"^[A-Z]{2}$"
 MAX_OVERLAP_MINUTES = 7 * 24 * 60
+# The regions the platform knows are configuration: the document lists them, so a client (or a
+# generator) learns which codes a partner or a provider may have.
+REGION_CODES = [region.code for region in DEFAULT_REGIONS]
+_KNOWN_REGION: dict[str, Any] = {"enum": REGION_CODES}
 
 ClassificationLabel = Literal["public", "internal", "sensitive", "restricted"]
 Scope = Literal["read", "subscribe", "audit"]
@@ -33,6 +38,12 @@ Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S")]
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 FieldName = Annotated[str, Field(pattern=_FIELD_PATTERN, max_length=80)]
 DatasetRef = Annotated[str, Field(pattern=_DATASET_ID_PATTERN, max_length=120)]
+# A mapping keyed by dataset id: JSON Schema's patternProperties alone would let any other key
+# through with any value, where the server refuses it.
+_BY_DATASET: dict[str, Any] = {
+    "propertyNames": {"pattern": _DATASET_ID_PATTERN, "maxLength": 120},
+    "additionalProperties": False,
+}
 
 
 class _Request(BaseModel):
@@ -47,7 +58,9 @@ class _Request(BaseModel):
 class PartnerRegistration(_Request):
     """A new partner. Its region is set here, once; the platform issues its first key."""
 
-    region: str = Field(pattern=_REGION_PATTERN, max_length=40, examples=["hk"])
+    region: str = Field(
+        pattern=_REGION_PATTERN, max_length=40, examples=["hk"], json_schema_extra=_KNOWN_REGION
+    )
     name: Text = Field(examples=["Transport Department"])
     clearance: ClassificationLabel = Field(
         default="public", description="The highest classification it may see."
@@ -130,8 +143,26 @@ class PartnerList(BaseModel):
 # Whitelist ---------------------------------------------------------------------------------
 
 
+def _one_of(*names: str) -> list[JsonValue]:
+    """JSON Schema for: exactly one of these optional properties is given (not null)."""
+    return [
+        {
+            "required": [name],
+            "properties": {
+                other: ({"not": {"type": "null"}} if other == name else {"type": "null"})
+                for other in names
+            },
+        }
+        for name in names
+    ]
+
+
 class WhitelistRuleModel(_Request):
     """One permitted direction of crossing, for one dataset or every dataset of a kind."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": _one_of("dataset_id", "dataset_kind")}
+    )
 
     rule_id: str = Field(pattern=RULE_ID_PATTERN, examples=["cn-hk-traffic"])
     source_jurisdiction: str = Field(pattern=_JURISDICTION_PATTERN, examples=["CN"])
@@ -226,17 +257,25 @@ class AgreementProposal(_Request):
     region (given or not, it must be that)."""
 
     agreement_id: str = Field(pattern=AGREEMENT_ID_PATTERN, examples=["sz-hk-traffic"])
-    provider_region: str | None = Field(default=None, pattern=_REGION_PATTERN, max_length=40)
-    consumer_partner: str = Field(pattern=PARTNER_ID_PATTERN)
-    datasets: list[DatasetRef] = Field(min_length=1, max_length=50)
+    provider_region: str | None = Field(
+        default=None, pattern=_REGION_PATTERN, max_length=40, examples=["gd-shenzhen"]
+    )
+    consumer_partner: str = Field(pattern=PARTNER_ID_PATTERN, examples=["hk-transport-department"])
+    datasets: list[DatasetRef] = Field(
+        min_length=1, max_length=50, examples=[["gd-shenzhen.traffic.readings"]]
+    )
     purpose: Text = Field(examples=["traffic-management"])
     valid_from: AwareDatetime
     valid_until: AwareDatetime | None = None
     fields: dict[DatasetRef, list[FieldName]] = Field(
-        default_factory=dict, description="Permitted fields per dataset; absent: every field."
+        default_factory=dict,
+        description="Permitted fields per dataset; absent: every field.",
+        json_schema_extra=_BY_DATASET,
     )
     row_scope: RowScopeModel | None = None
-    transformations: dict[DatasetRef, list[TransformationModel]] = Field(default_factory=dict)
+    transformations: dict[DatasetRef, list[TransformationModel]] = Field(
+        default_factory=dict, json_schema_extra=_BY_DATASET
+    )
 
     def terms(self, provider_region: str) -> AgreementTerms:
         scope = self.row_scope

@@ -10,8 +10,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from domain.agreement import AgreementState, AgreementTerms, SharingAgreement
 from domain.classification import Classification
@@ -31,6 +34,30 @@ from domain.region import RegionRegistry
 from domain.whitelist import Whitelist, WhitelistRule, WhitelistView
 from storage.delivery_fence import DeliveryFence, fence_for
 from storage.ledger import LedgerApplication
+
+_WRITE_ATTEMPTS = 5
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _serialised(write: Callable[P, R]) -> Callable[P, R]:
+    """A write reads aggregates, changes them and saves them at the versions it read; when
+    another request saved one of them first (the index, say, which every new key and
+    agreement changes), the store refuses the stale version. The write is then made again on
+    what is stored now, as if the requests had come one after the other: the loser gets the
+    answer the new state gives, not an internal error."""
+
+    @wraps(write)
+    def serialised(*args: P.args, **kwargs: P.kwargs) -> R:
+        for _attempt in range(_WRITE_ATTEMPTS - 1):
+            try:
+                return write(*args, **kwargs)
+            except IntegrityError:
+                continue
+        return write(*args, **kwargs)
+
+    return serialised
+
 
 DatasetLookup = Callable[[str], DatasetDefinition]
 
@@ -87,6 +114,7 @@ class Governance(LedgerApplication):
 
     # Partners and keys
 
+    @_serialised
     def register_partner(
         self,
         region: str,
@@ -120,6 +148,7 @@ class Governance(LedgerApplication):
     def partners(self) -> list[PartnerInfo]:
         return [self.partner(pid) for pid in sorted(self._index().partner_ids)]
 
+    @_serialised
     def issue_key(
         self, partner_id: str, at: datetime | None = None, valid_for: timedelta | None = None
     ) -> IssuedKey:
@@ -145,6 +174,7 @@ class Governance(LedgerApplication):
         self.save(partner)
         return self.issue_key(partner_id, now)
 
+    @_serialised
     def revoke_key(self, partner_id: str, key_id: str, reason: str) -> None:
         partner = self._partner(partner_id)
         partner.revoke_key(key_id, reason)
@@ -169,6 +199,7 @@ class Governance(LedgerApplication):
     def whitelist(self) -> WhitelistView:
         return self._whitelist().view()
 
+    @_serialised
     def add_rule(self, rule: WhitelistRule) -> int:
         whitelist = self._whitelist()
         whitelist.add_rule(rule)
@@ -182,6 +213,7 @@ class Governance(LedgerApplication):
             self._fence = fence_for(self.event_store_url)
         return self._fence
 
+    @_serialised
     def withdraw_rule(self, rule_id: str, reason: str) -> int:
         with self.fence.changing():
             whitelist = self._whitelist()
@@ -242,6 +274,7 @@ class Governance(LedgerApplication):
 
     # Agreements
 
+    @_serialised
     def propose(self, terms: AgreementTerms, by: str, datasets: DatasetLookup) -> AgreementInfo:
         self.regions.get(terms.provider_region)
         self._partner(terms.consumer_partner)
@@ -347,6 +380,7 @@ class Governance(LedgerApplication):
             rules.append(rule.rule_id)
         return sorted(set(rules))
 
+    @_serialised
     def _change(
         self, agreement_id: str, change: Callable[[SharingAgreement], None]
     ) -> AgreementInfo:

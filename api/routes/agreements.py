@@ -39,23 +39,6 @@ def _operation(transition: Transition) -> str:
     return f"{transition}Agreement"
 
 
-def _link(operation_id: str, description: str) -> dict[str, Any]:
-    return {
-        "operationId": operation_id,
-        "parameters": {"agreement_id": "$response.body#/agreement_id"},
-        "description": description,
-    }
-
-
-_AGREEMENT_LINKS = {
-    "GetAgreement": _link("getAgreement", "The agreement."),
-    **{
-        t.capitalize() + "Agreement": _link(_operation(t), f"{t.capitalize()} the agreement.")
-        for t in _TRANSITIONS
-    },
-}
-
-
 @router.get(
     "/agreements", operation_id="listAgreements", responses=problem_responses(401, 429, 503)
 )
@@ -68,7 +51,7 @@ def list_agreements(administration: AdministrationDep) -> AgreementList:
 @router.get(
     "/agreements/{agreement_id}",
     operation_id="getAgreement",
-    responses={200: {"links": _AGREEMENT_LINKS}, **problem_responses(401, 404, 422, 429, 503)},
+    responses=problem_responses(401, 404, 422, 429, 503),
 )
 def get_agreement(agreement_id: AgreementId, administration: AdministrationDep) -> AgreementModel:
     """An agreement's terms, state, the whitelist rules it relied on and its history."""
@@ -80,7 +63,7 @@ def get_agreement(agreement_id: AgreementId, administration: AdministrationDep) 
     status_code=201,
     operation_id="proposeAgreement",
     responses={
-        201: {"description": "Proposed.", "links": _AGREEMENT_LINKS},
+        201: {"description": "Proposed."},
         **problem_responses(401, 403, 409, 422, 429, 503),
     },
 )
@@ -116,7 +99,6 @@ def _register(transition: Transition) -> None:
     options: dict[str, Any] = {
         "operation_id": _operation(transition),
         "responses": {
-            200: {"links": {"GetAgreement": _link("getAgreement", "The agreement.")}},
             **problem_responses(401, 403, 404, 409, 422, 429, 503),
         },
         "summary": f"{transition.capitalize()} an agreement",

@@ -31,29 +31,13 @@ PartnerId = Annotated[
 ]
 KeyId = Annotated[str, Path(pattern=KEY_ID_PATTERN, description="The key's id (not the key).")]
 
-_PARTNER_LINKS = {
-    "GetPartner": {
-        "operationId": "getPartner",
-        "parameters": {"partner_id": "$response.body#/partner/partner_id"},
-        "description": "The partner just registered.",
-    },
-    "IssueKey": {
-        "operationId": "issuePartnerKey",
-        "parameters": {"partner_id": "$response.body#/partner/partner_id"},
-        "description": "Rotate its first key, or issue another.",
-    },
-}
-
 
 @router.post(
     "/partners",
     status_code=201,
     operation_id="registerPartner",
     responses={
-        201: {
-            "description": "Registered; its first key is shown this once.",
-            "links": _PARTNER_LINKS,
-        },
+        201: {"description": "Registered; its first key is shown this once."},
         **problem_responses(401, 403, 409, 422, 429, 503),
     },
 )

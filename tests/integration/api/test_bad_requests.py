@@ -181,3 +181,43 @@ async def test_a_cursor_of_an_unfiltered_query_is_refused_for_a_time_range(
 
     assert response.status_code == 400
     assert response.json()["parameter"] == "cursor"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff\xfe\xfa not UTF-8", b'{"agreement_id": "\xe9"}', b"[" * 20_000],
+    ids=["bytes of no encoding", "latin-1 text", "nested deeper than a parser goes"],
+)
+async def test_a_body_that_cannot_be_read_as_json_is_an_invalid_request_naming_the_body(
+    api: httpx.AsyncClient, body: bytes
+) -> None:
+    response = await api.post(
+        "/v1/agreements", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["type"] == "urn:baylink:problem:invalid-request"
+    assert problem["parameter"] == "body"
+    assert "JSON" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "allowed"),
+    [
+        ("/v1/agreements", "OPTIONS", "GET, POST"),
+        ("/v1/agreements", "DELETE", "GET, POST"),
+        ("/v1/agreements/sz-hk-traffic", "PUT", "GET"),
+        ("/v1/agreements/sz-hk-traffic/approve", "GET", "POST"),
+    ],
+)
+async def test_a_method_not_allowed_names_every_method_the_path_serves(
+    api: httpx.AsyncClient, path: str, method: str, allowed: str
+) -> None:
+    response = await api.request(method, path)
+
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"] == "urn:baylink:problem:method-not-allowed"

@@ -19,6 +19,7 @@ from domain.errors import (
     PartnerError,
     PartnerNotFoundError,
 )
+from domain.partner import Partner
 from domain.policy import DecisionReason
 from domain.whitelist import WhitelistRule
 from storage.governance import Governance
@@ -204,3 +205,31 @@ def test_a_proposal_must_fit_its_datasets_and_partners(governance: Governance) -
     assert [a.terms.agreement_id for a in governance.agreements("hk-transport-department")] == [
         "sz-hk-2026"
     ]
+
+
+def test_a_write_that_loses_a_race_is_made_again_on_the_winners_state(
+    governance: Governance,
+) -> None:
+    partner = governance.register_partner("hk", "Transport Department").partner_id
+    first = governance.issue_key(partner)
+    other = Governance(governance.event_store_url)
+    read_partner = governance._partner
+    raced: list[str] = []
+
+    def read_then_lose_the_race(partner_id: str) -> Partner:
+        # Another request saves the partner and the index between this read and its save.
+        read = read_partner(partner_id)
+        if not raced:
+            raced.append(other.issue_key(partner_id).key_id)
+        return read
+
+    try:
+        governance._partner = read_then_lose_the_race  # type: ignore[method-assign]
+        governance.revoke_key(partner, first.key_id, "leaked")
+    finally:
+        other.close()
+
+    active = governance.partner(partner).active_keys
+    assert raced
+    assert raced[0] in active
+    assert first.key_id not in active
