@@ -10,10 +10,8 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 
 from baylink.cli import app
@@ -24,7 +22,6 @@ from domain.subscription import Channel
 from storage.delivery_feed import Delivered
 from storage.delivery_log import DeliveryLog
 from storage.governance import Governance
-from storage.object_store_factory import open_object_store
 from storage.subscriptions import SubscriptionInfo, Subscriptions
 from streams.delivery_relay import DeliveryRelay, KafkaChannel, RelaySettings
 from tests.integration.api.governed import (
@@ -35,22 +32,13 @@ from tests.integration.api.governed import (
     SZ,
     GovernedStore,
     expected_ids,
-    store_governed,
 )
-from tests.support import stores
+from tests.support.delivery_topics import subscription_messages
 
 pytestmark = pytest.mark.integration
-event_store_url = stores.event_store_url
 
 SECRET = b"relay-test-secret"
-HEADER = "baylink-subscription"
 FAST = RelaySettings(poll_seconds=0.05, page_positions=3)
-
-
-@pytest.fixture(scope="module")
-def governed(event_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> GovernedStore:
-    objects = open_object_store((tmp_path_factory.mktemp("relay") / "objects").as_uri())
-    return store_governed(event_store_url, objects)
 
 
 @contextlib.contextmanager
@@ -93,25 +81,6 @@ async def _relay_until_caught_up(
         await running
 
 
-async def _read_topic(bootstrap: str, topic: str, subscription_id: str) -> list[Any]:
-    """The subscription's messages on the topic (the broker outlives a module's store, and
-    others deliver to the same topic). Read until the topic is quiet: Tansu's end offset
-    lags the last record of a batch, so it cannot say when everything has been read."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        messages: list[Any] = []
-        while batch := await consumer.getmany(partition, timeout_ms=1500):
-            messages += batch.get(partition, [])
-        wanted = subscription_id.encode()
-        return [m for m in messages if (HEADER, wanted) in m.headers]
-    finally:
-        await consumer.stop()
-
-
 async def test_two_partners_receive_their_own_views_on_their_own_topics(
     event_store_url: str, governed: GovernedStore, tansu_broker: str
 ) -> None:
@@ -131,7 +100,7 @@ async def test_two_partners_receive_their_own_views_on_their_own_topics(
     raw = {r["record_id"]: r for r in governed.records[SZ]}
     for subscription, partner in ((hk, HK_DEPT), (mo, MO_DSAT)):
         topic, sid = str(subscription.terms.topic), subscription.terms.subscription_id
-        messages = await _read_topic(tansu_broker, topic, sid)
+        messages = await subscription_messages(tansu_broker, topic, sid)
         events = [json.loads(m.value) for m in messages]
         keys = [m.key.decode() for m in messages]
         assert keys == [e["id"] for e in events]
@@ -187,7 +156,7 @@ async def test_a_failing_channel_is_retried_and_loses_nothing(
             await inner.stop()
             relay.close()
 
-    keys = [m.key.decode() for m in await _read_topic(tansu_broker, topic, sid)]
+    keys = [m.key.decode() for m in await subscription_messages(tansu_broker, topic, sid)]
     expected = expected_ids(governed, HK_DEPT, SZ, {})
     assert failing.failures == 0
     assert set(keys) == set(expected)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from domain.policy import Caller
 from domain.provenance import Provenance
@@ -40,6 +39,7 @@ from tests.integration.api.governed import (
     store_governed,
 )
 from tests.integration.api.readings import as_record
+from tests.support.delivery_topics import subscription_messages
 from tests.support.platform import reading_rows
 from tests.support.services import fresh_postgres_url
 
@@ -122,22 +122,6 @@ def _wait_for(check: Any, what: str, timeout: float = 120.0) -> None:
         time.sleep(0.05)
 
 
-async def _messages(bootstrap: str, topic: str, subscription_id: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        found: list[Any] = []
-        while batch := await consumer.getmany(partition, timeout_ms=1500):
-            found += batch.get(partition, [])
-        wanted = ("baylink-subscription", subscription_id.encode())
-        return [m for m in found if wanted in m.headers]
-    finally:
-        await consumer.stop()
-
-
 def test_killing_the_relay_ten_times_loses_no_record(
     crowded_store: tuple[str, list[Any]], tansu_broker: str, tmp_path: Path
 ) -> None:
@@ -172,7 +156,9 @@ def test_killing_the_relay_ten_times_loses_no_record(
         grant = GRANTS[(partner, SZ)]
         expected = {r["record_id"] for r in records if grant.keeps(r)}
         topic = str(subscription.terms.topic)
-        messages = asyncio.run(_messages(tansu_broker, topic, subscription.terms.subscription_id))
+        messages = asyncio.run(
+            subscription_messages(tansu_broker, topic, subscription.terms.subscription_id)
+        )
         received = [m.key.decode() for m in messages]
         assert set(received) == expected, log.read_text()[-2000:]
         assert len(received) >= len(expected)

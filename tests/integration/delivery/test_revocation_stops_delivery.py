@@ -9,10 +9,8 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from domain.policy import Caller
 from domain.provenance import Provenance
@@ -26,6 +24,7 @@ from streams import wire
 from streams.delivery_relay import DeliveryRelay, KafkaChannel, RelaySettings
 from streams.processor import IngestProcessor
 from tests.integration.api.governed import DATASETS, HK_DEPT, START, SZ, store_governed
+from tests.support.delivery_topics import subscription_messages
 from tests.support.platform import reading_rows
 from tests.support.services import fresh_postgres_url
 
@@ -82,23 +81,6 @@ class Writer:
             catalog.close()
 
 
-async def _produced_at(bootstrap: str, topic: str, subscription_id: str) -> list[int]:
-    """Producer timestamps (ms) of the subscription's messages."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        found: list[Any] = []
-        while batch := await consumer.getmany(partition, timeout_ms=1500):
-            found += batch.get(partition, [])
-        wanted = ("baylink-subscription", subscription_id.encode())
-        return [m.timestamp for m in found if wanted in m.headers]
-    finally:
-        await consumer.stop()
-
-
 async def test_after_revocation_returns_nothing_more_is_delivered(
     store_url: str, tansu_broker: str
 ) -> None:
@@ -137,7 +119,8 @@ async def test_after_revocation_returns_nothing_more_is_delivered(
         subscriptions.close()
         governance.close()
 
-    produced = await _produced_at(tansu_broker, str(subscription.terms.topic), sid)
+    messages = await subscription_messages(tansu_broker, str(subscription.terms.topic), sid)
+    produced = [m.timestamp for m in messages]  # producer timestamps, ms
     assert produced, "the relay delivered before the revocation"
     assert head_after > delivered_then + 10, "records kept arriving during the window"
     late = [t for t in produced if t > revoked_ms]

@@ -18,7 +18,6 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from domain.policy import Caller
 from domain.subscription import Channel, SubscriptionState
 from storage.governance import Governance
-from storage.object_store_factory import open_object_store
 from storage.subscriptions import SubscriptionInfo, Subscriptions, webhook_secret
 from streams.delivery_relay import DeliveryRelay, RelaySettings
 from streams.webhook_channel import BATCH_MEDIA_TYPE, WebhookChannel, events_of
@@ -28,23 +27,14 @@ from tests.integration.api.governed import (
     HK,
     GovernedStore,
     expected_ids,
-    store_governed,
 )
-from tests.support import stores
 
 pytestmark = pytest.mark.integration
-event_store_url = stores.event_store_url
 
 SECRET = b"webhook-test-secret"
 FAST = RelaySettings(
     poll_seconds=0.05, page_positions=2, retry_first_seconds=0.01, retry_max_seconds=0.05
 )
-
-
-@pytest.fixture(scope="module")
-def governed(event_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> GovernedStore:
-    objects = open_object_store((tmp_path_factory.mktemp("hooks") / "objects").as_uri())
-    return store_governed(event_store_url, objects)
 
 
 class Receiver:
