@@ -1,10 +1,13 @@
 """A fence between deliveries and the governance changes that can end them.
 
-Every page a relay or stream sends is decided and sent while holding the fence shared;
+Every page the delivery relay sends (Kafka, webhooks) is decided and sent while holding the
+fence shared;
 suspending or revoking an agreement and withdrawing a whitelist rule are recorded holding it
 exclusively. So once such a change has returned, every page decided under the old grant has
 been sent, and every later page is decided under the new one: nothing reaches the partner
-under a grant that has ended.
+under a grant that has ended. Streams served by the API (SSE, WebSocket) do not hold it, as a
+client that reads slowly would hold back the revocation: they ask again before each chunk of
+records instead, so at most one chunk decided before a revocation is written after it.
 
 The fence lives where the store does: an advisory lock of the PostgreSQL database (relays and
 APIs on several machines share it), or a lock file beside the SQLite file (one machine).
