@@ -16,8 +16,6 @@ from baylink.context import resolve_context
 from baylink.errors import BaylinkCliError
 from baylink.runtime.pseudonym_secret import PSEUDONYM_SECRET_ENV
 from baylink.telemetry_setup import start_telemetry
-from storage.delivery_log import DeliveryLog
-from streams.delivery_runner import relay_until_stopped
 
 deliveries_app = typer.Typer(help="What partners were delivered.", no_args_is_help=True)
 
@@ -42,6 +40,9 @@ def relay(
             "and webhook signatures must match what the API gives and shows"
         )
     context = resolve_context(data_dir, broker, event_store, need_broker=True)
+    # Imported here: every other command (the ingest worker among them) starts without it.
+    from streams.delivery_runner import relay_until_stopped
+
     asyncio.run(
         relay_until_stopped(
             context.storage.event_store_url,
@@ -76,6 +77,8 @@ def list_deliveries(
     """What was delivered to whom, when, under which agreement and whitelist version."""
     start, end = _moment(since, "--since"), _moment(until, "--until")
     context = resolve_context(data_dir, None, event_store)
+    from storage.delivery_log import DeliveryLog
+
     log = DeliveryLog(context.storage.event_store_url)
     try:
         entries = log.entries(partner, dataset, start, end, limit=1_000_000)

@@ -46,7 +46,9 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
     worker = WorkerProcess(env).start()
     targets: dict[int, int] = {}
     kills_mid_wave = random_kills = 0
-    named = {3: f"{faults.BEFORE_STORE_COMMIT}:5", 6: f"{faults.AFTER_STORE_COMMIT}:5"}
+    # A wave reaches each point at least once per partition (a worker that joins late may take
+    # the whole wave at once): the count must be at most the partition count to be reached.
+    named = {3: f"{faults.BEFORE_STORE_COMMIT}:3", 6: f"{faults.AFTER_STORE_COMMIT}:3"}
     try:
         for wave in range(WAVES):
             if wave in named:
