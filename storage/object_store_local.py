@@ -12,7 +12,9 @@ digest to the sidecar, (2) renames the file into place, (3) rewrites the sidecar
 new digest alone. Every step is an atomic rename, so a reader or a crash between any two
 of them still finds the file's digest in the sidecar. A reader that sees a mismatch checks
 whether the file was replaced while it read (then it reads again) before calling the object
-corrupt. Writers serialise on an flock'd lock file; readers take no lock.
+corrupt. Writers serialise on an flock'd lock file; readers take no lock, unless the object
+was replaced during each of several reads (writers replacing it back to back): then they read
+once more holding it.
 """
 
 from __future__ import annotations
@@ -159,22 +161,32 @@ class LocalObjectStore:
     def get(self, key: str) -> bytes:
         """The object's bytes, checked against the SHA-256 recorded at put."""
         path = self._path(key)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                file = path.open("rb")
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                raise ObjectNotFoundError(f"no object {key!r} in {self._root}") from None
-            with file:
-                data = file.read()
-                actual = hashlib.sha256(data).hexdigest()
-                recorded = _read_sidecar(path)
-                if any(digest == actual for digest, _ in recorded):
-                    return data
-                # Read again only if a put replaced the file while this one was read.
-                if attempt >= _ATTEMPTS or not _replaced_since_opened(path, file.fileno()):
-                    raise _corrupt(key, recorded, actual)
+        for _ in range(_ATTEMPTS):
+            data = self._get_once(key, path)
+            if data is not None:
+                return data
+        # Replaced during every read: read once more while no put can replace it.
+        with self._write_lock():
+            data = self._get_once(key, path)
+        if data is None:
+            raise CorruptObjectError(f"{key!r} in {self._root} changed under the write lock")
+        return data
+
+    def _get_once(self, key: str, path: Path) -> bytes | None:
+        """The verified bytes; None when a put replaced the file while it was read."""
+        try:
+            file = path.open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectNotFoundError(f"no object {key!r} in {self._root}") from None
+        with file:
+            data = file.read()
+            actual = hashlib.sha256(data).hexdigest()
+            recorded = _read_sidecar(path)
+            if any(digest == actual for digest, _ in recorded):
+                return data
+            if _replaced_since_opened(path, file.fileno()):
+                return None
+            raise _corrupt(key, recorded, actual)
 
     def stat(self, key: str) -> ObjectInfo:
         """Size and SHA-256 of a stored object; ObjectNotFoundError when absent.
@@ -184,29 +196,38 @@ class LocalObjectStore:
         is recorded for the file.
         """
         path = self._path(key)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                before = os.stat(path)
-            except (FileNotFoundError, NotADirectoryError):
-                raise ObjectNotFoundError(f"no object {key!r} in {self._root}") from None
-            if not _is_file(before):
-                raise ObjectNotFoundError(f"no object {key!r} in {self._root}")
-            recorded = _read_sidecar(path)
-            replaced = _replaced_since(path, before)
-            if not replaced:
-                candidates = {digest for digest, size in recorded if size == before.st_size}
-                if len(candidates) == 1:
-                    return ObjectInfo(key, before.st_size, candidates.pop())
-                actual = _hash_file(path) if candidates else None
-                if actual is not None and actual in candidates:
-                    return ObjectInfo(key, before.st_size, actual)
-                replaced = _replaced_since(path, before)
-                if not replaced or attempt >= _ATTEMPTS:
-                    raise _corrupt(key, recorded, actual)
-            if attempt >= _ATTEMPTS:
-                raise _corrupt(key, recorded, None)
+        for _ in range(_ATTEMPTS):
+            info = self._stat_once(key, path)
+            if info is not None:
+                return info
+        # Replaced during every look (writers replacing it back to back): look once more
+        # while no put can replace it, rather than take the churn for corruption.
+        with self._write_lock():
+            info = self._stat_once(key, path)
+        if info is None:
+            raise CorruptObjectError(f"{key!r} in {self._root} changed under the write lock")
+        return info
+
+    def _stat_once(self, key: str, path: Path) -> ObjectInfo | None:
+        """The object's size and digest; None when a put replaced it meanwhile."""
+        try:
+            before = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFoundError(f"no object {key!r} in {self._root}") from None
+        if not _is_file(before):
+            raise ObjectNotFoundError(f"no object {key!r} in {self._root}")
+        recorded = _read_sidecar(path)
+        if _replaced_since(path, before):
+            return None
+        candidates = {digest for digest, size in recorded if size == before.st_size}
+        if len(candidates) == 1:
+            return ObjectInfo(key, before.st_size, candidates.pop())
+        actual = _hash_file(path) if candidates else None
+        if actual is not None and actual in candidates:
+            return ObjectInfo(key, before.st_size, actual)
+        if _replaced_since(path, before):
+            return None
+        raise _corrupt(key, recorded, actual)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every complete object whose key starts with ``prefix``, in key order.
