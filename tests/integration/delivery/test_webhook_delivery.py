@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -118,22 +118,32 @@ async def _relay_until(relay: DeliveryRelay, done: Any) -> None:
         await running
 
 
+@contextlib.asynccontextmanager
+async def webhook_relay(
+    store_url: str, webhook_url: str, receiver: Receiver, max_attempts: int
+) -> AsyncIterator[tuple[DeliveryRelay, str]]:
+    """A relay delivering a new webhook subscription of GZ's bureau to ``webhook_url``, and the
+    subscription's id; the receiver checks signatures with the subscription's secret."""
+    subscription = _subscribe(store_url, webhook_url)
+    sid = subscription.terms.subscription_id
+    receiver.secret = webhook_secret(SECRET, sid, subscription.secret_version)
+    channel = WebhookChannel(SECRET)
+    settings = FAST.model_copy(update={"webhook_max_attempts": max_attempts})
+    relay = DeliveryRelay(store_url, SECRET, {Channel.WEBHOOK: channel}, settings)
+    try:
+        yield relay, sid
+    finally:
+        await channel.close()
+        relay.close()
+
+
 async def test_a_receiver_failing_half_the_time_still_gets_every_record_signed(
     event_store_url: str, governed: GovernedStore
 ) -> None:
     receiver = Receiver(failure_rate=0.5)
     with serving(receiver) as url:
-        subscription = _subscribe(event_store_url, url)
-        sid = subscription.terms.subscription_id
-        receiver.secret = webhook_secret(SECRET, sid, subscription.secret_version)
-        channel = WebhookChannel(SECRET)
-        settings = FAST.model_copy(update={"webhook_max_attempts": 60})
-        relay = DeliveryRelay(event_store_url, SECRET, {Channel.WEBHOOK: channel}, settings)
-        try:
+        async with webhook_relay(event_store_url, url, receiver, max_attempts=60) as (relay, sid):
             await _relay_until(relay, lambda: relay.log.delivered_up_to(sid) >= relay.feed.head())
-        finally:
-            await channel.close()
-            relay.close()
 
     ids = [str(e["id"]) for e in receiver.events]
     assert sorted(ids) == sorted(expected_ids(governed, GZ_BUREAU, HK, {}))
@@ -148,13 +158,7 @@ async def test_a_receiver_that_keeps_failing_is_dead_lettered_then_redriven(
 ) -> None:
     receiver = Receiver(failure_rate=1.0)
     with serving(receiver) as url:
-        subscription = _subscribe(event_store_url, url)
-        sid = subscription.terms.subscription_id
-        receiver.secret = webhook_secret(SECRET, sid, subscription.secret_version)
-        channel = WebhookChannel(SECRET)
-        settings = FAST.model_copy(update={"webhook_max_attempts": 4})
-        relay = DeliveryRelay(event_store_url, SECRET, {Channel.WEBHOOK: channel}, settings)
-        try:
+        async with webhook_relay(event_store_url, url, receiver, max_attempts=4) as (relay, sid):
             await _relay_until(
                 relay,
                 lambda: (
@@ -172,9 +176,6 @@ async def test_a_receiver_that_keeps_failing_is_dead_lettered_then_redriven(
             receiver.failure_rate = 0.0
             relay.subscriptions.redrive(sid, "admin")
             await _relay_until(relay, lambda: relay.log.delivered_up_to(sid) >= relay.feed.head())
-        finally:
-            await channel.close()
-            relay.close()
 
     ids = [str(e["id"]) for e in receiver.events]
     assert sorted(ids) == sorted(expected_ids(governed, GZ_BUREAU, HK, {}))
