@@ -54,13 +54,56 @@ _AFTER = Query(
     pattern=RESUME_PATTERN,
     description="Resume after this event id (P or P:k); Last-Event-ID wins when both are sent.",
 )
+
+
+def _event(name: str, data: dict[str, Any], *, with_id: bool = False) -> dict[str, Any]:
+    """One kind of event as OpenAPI 3.1 describes an event stream's item: its fields, with
+    the JSON its data carries."""
+    properties: dict[str, Any] = {
+        "event": {"const": name},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+        "id": {"type": "string", "pattern": RESUME_PATTERN},
+        "retry": {"type": "integer"},
+    }
+    return {"type": "object", "required": ["event", "data", *(["id"] if with_id else [])],
+            "properties": properties}  # fmt: skip
+
+
+_REASON = {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}}
+_CLOUD_EVENT = {
+    "type": "object",
+    "description": "A structured-mode CloudEvents 1.0 JSON event with baylink's extensions.",
+    "required": ["specversion", "id", "source", "type", "dataset", "recordid", "position", "data"],
+    "properties": {
+        "specversion": {"const": "1.0"},
+        "id": {"type": "string"},
+        "dataset": {"type": "string"},
+        "recordid": {"type": "string"},
+        "agreementid": {"type": "string"},
+        "provenancedigest": {"type": "string"},
+        "position": {"type": "integer"},
+        "data": {"type": "object"},
+    },
+}
+_ENDED = {
+    "type": "object",
+    "required": ["state", "reason"],
+    "properties": {"state": {"const": "cancelled"}, "reason": {"type": "string"}},
+}
+_STREAM_EVENT = {
+    "oneOf": [
+        _event("record", _CLOUD_EVENT, with_id=True),
+        _event("paused", _REASON),
+        _event("cancelled", _ENDED),
+    ]
+}
 _SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-sent events: `event: record` with `id: P:k` (the k-th record of "
         "log position P) and the structured CloudEvents JSON as data; `event: paused` with "
         "the reason while delivery is stopped; `event: cancelled` before the stream ends; "
-        "comment lines as heartbeats.",
-        "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+        "comment lines as heartbeats. The schema describes one event.",
+        "content": {EVENT_STREAM: {"schema": _STREAM_EVENT}},
     },
     **problem_responses(401, 404, 409, 422, 429, 503),
 }
