@@ -6,7 +6,6 @@ exist. The administrator sees and changes every subscription.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -20,14 +19,12 @@ from api.subscription_schemas import DeliveryProgress, StateChange, Subscription
 from api.subscription_services import SubscriptionServices
 from domain.errors import SubscriptionNotFoundError
 from domain.subscription import Channel
-from storage.delivery_log import DeliveryEntry
 from storage.governance import Governance
 from storage.subscriptions import SubscriptionInfo, webhook_secret
 
 SUBSCRIPTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 RATE_WINDOW = timedelta(minutes=1)
 _RELAYED = frozenset({Channel.KAFKA, Channel.WEBHOOK})
-_MAX_ENTRIES = 100_000
 
 
 def subscription_services(request: Request) -> SubscriptionServices:
@@ -86,34 +83,27 @@ def views(
     """The subscriptions as answered, with their delivery progress read in one pass."""
     if not infos:
         return []
-    partners = {i.terms.partner_id for i in infos}
-    entries = services.log.entries(
-        partner_id=next(iter(partners)) if len(partners) == 1 else None, limit=_MAX_ENTRIES
-    )
     head = services.feed.head()
-    now = datetime.now(UTC)
-    return [_view(services, info, head, _of(entries, info), now, show_secret) for info in infos]
-
-
-def _of(entries: Iterable[DeliveryEntry], info: SubscriptionInfo) -> list[DeliveryEntry]:
-    return [e for e in entries if e.subscription_id == info.terms.subscription_id]
+    recent = services.log.records_since(datetime.now(UTC) - RATE_WINDOW)
+    return [
+        _view(services, info, head, recent.get(info.terms.subscription_id, 0), show_secret)
+        for info in infos
+    ]
 
 
 def _view(
     services: SubscriptionServices,
     info: SubscriptionInfo,
     head: int,
-    entries: list[DeliveryEntry],
-    now: datetime,
+    recent: int,
     show_secret: bool,
 ) -> SubscriptionView:
     terms = info.terms
     if terms.channel in _RELAYED:
         delivered = services.log.delivered_up_to(terms.subscription_id)
     else:
-        delivered = max((e.last_position for e in entries), default=0)
+        delivered = services.log.streamed_up_to(terms.subscription_id)
     delivered = max(delivered, terms.start_position - 1)
-    recent = sum(e.records for e in entries if e.at >= now - RATE_WINDOW)
     webhook = terms.channel is Channel.WEBHOOK
     secret = None
     if webhook and show_secret:

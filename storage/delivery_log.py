@@ -8,12 +8,13 @@ they sent without a position: the client's Last-Event-ID says where it resumes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.utils import get_topic
 
 from domain.delivery import DeliveryRecord
@@ -24,8 +25,17 @@ from storage.subscriptions import SubscriptionInfo
 _RECORDED = get_topic(vars(DeliveryRecord)["Recorded"])
 
 
+# How far back a rate looks, in log positions, when no older delivery ends the search first.
+_RATE_SCAN_POSITIONS = 200_000
+_SCAN_WINDOW = 2_000
+
+
 def tracking_name(subscription_id: str) -> str:
     return f"deliver:{subscription_id}"
+
+
+def streamed_name(subscription_id: str) -> str:
+    return f"streamed:{subscription_id}"
 
 
 def record_ids_digest(record_ids: list[str]) -> str:
@@ -95,6 +105,50 @@ class DeliveryLog(LedgerApplication):
             record_ids_digest=record_ids_digest(ids),
         )
         self.events.put(entry.collect_events(), tracking=tracking)
+        if not track:
+            self._note_streamed(terms.subscription_id, page.through)
+
+    def streamed_up_to(self, subscription_id: str) -> int:
+        """The furthest log position an API stream has sent this subscription through."""
+        return self.ledger.max_tracking_id(streamed_name(subscription_id)) or 0
+
+    def _note_streamed(self, subscription_id: str, through: int) -> None:
+        # Not where a stream resumes (its client says that), only how far delivery has come,
+        # so the subscription's progress is read without going through its deliveries.
+        if through <= self.streamed_up_to(subscription_id):
+            return
+        # Another stream of the subscription may note the same position first.
+        with contextlib.suppress(IntegrityError):
+            self.events.put([], tracking=Tracking(streamed_name(subscription_id), through))
+
+    def records_since(self, since: datetime) -> dict[str, int]:
+        """Records delivered per subscription at or after ``since``, read from the newest
+        delivery back until an older one (or, with none, a bounded stretch of the log)."""
+        counts: dict[str, int] = {}
+        stop = self.recorder.max_notification_id() or 0
+        floor = max(0, stop - _RATE_SCAN_POSITIONS)
+        while stop > floor:
+            start = max(floor + 1, stop - _SCAN_WINDOW + 1)
+            window = self.recorder.select_notifications(
+                start=start, limit=_SCAN_WINDOW, stop=stop, topics=[_RECORDED]
+            )
+            older = False
+            for notification in window:
+                entry = self._entry(notification)
+                if entry.at >= since:
+                    counts[entry.subscription_id] = (
+                        counts.get(entry.subscription_id, 0) + entry.records
+                    )
+                else:
+                    older = True
+            if older:
+                break
+            stop = start - 1
+        return counts
+
+    def _entry(self, notification: Notification) -> DeliveryEntry:
+        state = vars(self.mapper.to_domain_event(notification))
+        return DeliveryEntry(notification.id, **{k: state[k] for k in _STATE_FIELDS})
 
     def entries(
         self,
@@ -115,8 +169,7 @@ class DeliveryLog(LedgerApplication):
             if not notifications:
                 break
             for notification in notifications:
-                state = vars(self.mapper.to_domain_event(notification))
-                entry = DeliveryEntry(notification.id, **{k: state[k] for k in _STATE_FIELDS})
+                entry = self._entry(notification)
                 if (
                     (partner_id is None or entry.partner_id == partner_id)
                     and (dataset_id is None or entry.dataset_id == dataset_id)
