@@ -28,6 +28,7 @@ from domain.policy import AgreementView, Caller, Decision, decide
 from domain.record import to_micros
 from storage.access_log import AccessEntry, AccessLog
 from storage.coarse_area import in_box, widened
+from storage.delivery_log import DeliveryEntry, DeliveryLog
 from storage.errors import BadFilterError, UnknownDatasetError, UnknownRecordError
 from storage.governance import Governance
 from storage.policy_view import partner_view, pseudonym_key
@@ -362,24 +363,49 @@ class PolicyService:
         """The administrator reads every entry; a partner with the audit scope reads its own
         and those about its region's datasets."""
         with self._logged("access-log") as outcome:
-            if not self.principal.admin and AUDIT not in self.principal.scopes:
-                outcome.reason, outcome.allowed = "no-audit-scope", False
-                raise ForbiddenError("reading the access log needs the admin or audit scope")
-            where = None
-            if not self.principal.admin:
-                me, region = self.principal.caller.partner_id, self.principal.caller.region
-                owned = {
-                    d.definition.id
-                    for d in self.query.list_datasets()
-                    if d.definition.owner_region == region
-                }
-
-                def where(entry: AccessEntry) -> bool:
-                    return entry.partner_id == me or entry.dataset_id in owned
-
+            where = self._audited(outcome, "the access log")
             found = self.access_log.entries(after, limit, partner_id, dataset_id, where)
             outcome.rows, outcome.allowed, outcome.reason = len(found), True, "audit"
             return found
+
+    def delivery_entries(
+        self,
+        log: DeliveryLog,
+        after: int,
+        limit: int,
+        partner_id: str | None,
+        dataset_id: str | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> list[DeliveryEntry]:
+        """What partners were delivered, read as the access log is: every entry for the
+        administrator, a partner's own and its region's datasets' for the audit scope."""
+        with self._logged("deliveries") as outcome:
+            where = self._audited(outcome, "the delivery log")
+            found = log.entries(partner_id, dataset_id, start, end, after, limit, where)
+            outcome.rows, outcome.allowed, outcome.reason = len(found), True, "audit"
+            return found
+
+    def _audited(
+        self, outcome: _Outcome, what: str
+    ) -> Callable[[AccessEntry | DeliveryEntry], bool] | None:
+        """Which log entries the principal may read: None for all (the administrator)."""
+        if not self.principal.admin and AUDIT not in self.principal.scopes:
+            outcome.reason, outcome.allowed = "no-audit-scope", False
+            raise ForbiddenError(f"reading {what} needs the admin or audit scope")
+        if self.principal.admin:
+            return None
+        me, region = self.principal.caller.partner_id, self.principal.caller.region
+        owned = {
+            d.definition.id
+            for d in self.query.list_datasets()
+            if d.definition.owner_region == region
+        }
+
+        def where(entry: AccessEntry | DeliveryEntry) -> bool:
+            return entry.partner_id == me or entry.dataset_id in owned
+
+        return where
 
     # Internals -----------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.dependencies import DATASET_ID_PATTERN
@@ -78,3 +80,32 @@ class SubscriptionView(BaseModel):
 
 class SubscriptionList(BaseModel):
     subscriptions: list[SubscriptionView]
+
+
+class DeliveryEntryModel(BaseModel):
+    """One batch delivered on one subscription's channel: enough to tell what a partner
+    received of a dataset, when, and under which agreement and whitelist version."""
+
+    position: int = Field(description="Position in the event log; page with `after`.")
+    at: datetime
+    subscription_id: str
+    partner_id: str
+    dataset_id: str
+    channel: Channel
+    agreement_id: str
+    whitelist_version: int
+    first_position: int = Field(description="The first event-log position of the batch.")
+    last_position: int = Field(description="The last event-log position of the batch.")
+    records: int
+    record_ids_digest: str = Field(
+        description="sha256 of the delivered record ids, sorted, one per line."
+    )
+
+
+class DeliveryLogPage(BaseModel):
+    """Deliveries after a position, oldest first."""
+
+    entries: list[DeliveryEntryModel]
+    next_after: int | None = Field(
+        description="Pass as `after` for the next page; null when this page was not full."
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -158,8 +159,10 @@ class DeliveryLog(LedgerApplication):
         end: datetime | None = None,
         after: int = 0,
         limit: int = 1000,
+        where: Callable[[DeliveryEntry], bool] | None = None,
     ) -> list[DeliveryEntry]:
-        """Deliveries after log position ``after``, oldest first, made in [start, end)."""
+        """Deliveries after log position ``after``, oldest first, made in [start, end) (and
+        for which ``where`` holds, when given)."""
         found: list[DeliveryEntry] = []
         begin = after + 1
         while len(found) < limit:
@@ -175,6 +178,7 @@ class DeliveryLog(LedgerApplication):
                     and (dataset_id is None or entry.dataset_id == dataset_id)
                     and (start is None or entry.at >= start)
                     and (end is None or entry.at < end)
+                    and (where is None or where(entry))
                 ):
                     found.append(entry)
                     if len(found) == limit:

@@ -74,6 +74,7 @@ ADMINISTRATION = [
     "GET /healthz",
     "GET /readyz",
     "GET /v1/access-log",
+    "GET /v1/deliveries",
     "POST /v1/partners",
     "POST /v1/partners/{partner_id}/keys",
     "POST /v1/partners/{partner_id}/keys/{key_id}/revoke",

@@ -29,6 +29,7 @@ OPERATIONS = [
     ("GET", "/v1/snapshots/{dataset_id}/{snapshot_id}"),
     ("GET", "/v1/records/{record_id}/provenance"),
     ("GET", "/v1/access-log"),
+    ("GET", "/v1/deliveries"),
     ("GET", "/v1/partners"),
     ("POST", "/v1/partners"),
     ("GET", "/v1/partners/{partner_id}"),
