@@ -68,7 +68,7 @@ def authenticated(
             limiter.take(principal.name)
     except ApiError as error:
         reason = "unauthenticated" if isinstance(error, AuthenticationError) else "rate-limited"
-        _access_log(request).record(
+        access_log(request).record(
             None if principal is None else principal.caller,
             "authenticate",
             None,
@@ -79,7 +79,7 @@ def authenticated(
     return principal
 
 
-def _access_log(request: HTTPConnection) -> AccessLog:
+def access_log(request: HTTPConnection) -> AccessLog:
     provider: LedgerProvider[AccessLog] = request.app.state.access_log
     return provider.get()
 

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from starlette.requests import HTTPConnection
 
 from api.auth import Principal
 from api.dependencies import PrincipalDep
 from api.errors import UnknownSubscriptionError
 from api.services import LedgerProvider
+from api.subscription_audit import current_access
 from api.subscription_schemas import DeliveryProgress, StateChange, SubscriptionView
 from api.subscription_services import SubscriptionServices
 from domain.errors import SubscriptionNotFoundError
@@ -66,9 +68,14 @@ def visible_subscription(
 
 
 def owned_subscription(
-    subscription_id: SubscriptionId, principal: PrincipalDep, services: ServicesDep
+    connection: HTTPConnection,
+    subscription_id: SubscriptionId,
+    principal: PrincipalDep,
+    services: ServicesDep,
 ) -> SubscriptionInfo:
-    return visible_subscription(services, principal, subscription_id)
+    info = visible_subscription(services, principal, subscription_id)
+    current_access(connection).about(info)
+    return info
 
 
 OwnedSubscription = Annotated[SubscriptionInfo, Depends(owned_subscription)]

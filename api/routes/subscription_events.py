@@ -23,6 +23,7 @@ from api.subscription_access import (
     SubscriptionId,
     visible_subscription,
 )
+from api.subscription_audit import AUDITED, current_access
 from api.subscription_services import SubscriptionServices
 from api.subscription_stream import (
     RESUME_PATTERN,
@@ -42,7 +43,7 @@ from api.subscription_stream import (
 from domain.subscription import Channel
 from storage.subscriptions import SubscriptionInfo
 
-router = APIRouter(tags=["subscriptions"])
+router = APIRouter(tags=["subscriptions"], dependencies=[AUDITED])
 
 EVENT_STREAM = "text/event-stream"
 RETRY_MILLISECONDS = 2000
@@ -201,6 +202,7 @@ async def subscription_socket(
     services: SubscriptionServices = state.subscription_services
     # Refused before the upgrade, as a problem document with the same status as over HTTP.
     info = await asyncio.to_thread(visible_subscription, services, principal, subscription_id)
+    current_access(websocket).about(info)
     _require_channel(info, Channel.WEBSOCKET)
     await websocket.accept()
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,7 @@ from api.dependencies import DATASET_ID_PATTERN, PrincipalDep, QueryServiceDep
 from api.enforcement import unknown_dataset
 from api.errors import ConflictError, problem_responses
 from api.subscription_access import GovernanceDep, OwnedSubscription, ServicesDep, views
+from api.subscription_audit import AUDITED, current_access
 from api.subscription_schemas import (
     PARTNER_ID_PATTERN,
     SubscribeRequest,
@@ -37,7 +38,7 @@ from storage.subscriptions import SubscriptionInfo, Subscriptions
 
 _Change = Callable[[Subscriptions, str], SubscriptionInfo]
 
-router = APIRouter(tags=["subscriptions"])
+router = APIRouter(tags=["subscriptions"], dependencies=[AUDITED])
 
 
 class Reason(BaseModel):
@@ -62,6 +63,7 @@ _CHANGE = problem_responses(401, 404, 409, 422, 429, 503)
     },
 )  # fmt: skip
 def subscribe(
+    request: Request,
     body: SubscribeRequest,
     principal: PrincipalDep,
     services: ServicesDep,
@@ -75,6 +77,8 @@ def subscribe(
     A dataset no active agreement grants the partner answers as one that does not exist.
     The answer for a webhook shows its signing secret, this once.
     """
+    access = current_access(request)
+    access.dataset_id = body.dataset_id
     caller = _subscriber(principal, body, governance)
     dataset = _granted_dataset(principal, caller, body.dataset_id, query, governance)
     _check_terms(caller, body)
@@ -90,6 +94,8 @@ def subscribe(
         )
     except SubscriptionTermsError as error:
         raise ConflictError(str(error)) from None
+    access.about(info)
+    access.rows = 1
     response.headers["Location"] = f"/v1/subscriptions/{info.terms.subscription_id}"
     return views(services, [info], show_secret=True)[0]
 
@@ -101,6 +107,7 @@ def subscribe(
     responses=problem_responses(401, 422, 429, 503),
 )
 def list_subscriptions(
+    request: Request,
     principal: PrincipalDep,
     services: ServicesDep,
     partner: Annotated[
@@ -115,6 +122,7 @@ def list_subscriptions(
     if not principal.admin:
         partner = principal.caller.partner_id
     infos = services.subscriptions.subscriptions(partner, dataset)
+    current_access(request).rows = len(infos)
     return SubscriptionList(subscriptions=views(services, infos))
 
 
