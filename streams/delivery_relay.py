@@ -48,6 +48,8 @@ class RelaySettings(BaseSettings):
     retry_max_seconds: float = Field(default=60.0, gt=0)
     # A webhook that refuses the same page this many times in a row is dead-lettered.
     webhook_max_attempts: int = Field(default=8, ge=1)
+    # Webhooks go to public addresses only unless this allows loopback and private networks.
+    webhook_private_networks: bool = False
 
     def retry_delay(self, failures: int) -> float:
         """Exponential backoff with jitter, so failing receivers are not retried in step."""

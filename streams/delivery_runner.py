@@ -28,7 +28,7 @@ async def relay_until_stopped(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
     kafka = KafkaChannel(bootstrap_servers, settings.delivery_partitions)
-    webhooks = WebhookChannel(platform_secret)
+    webhooks = WebhookChannel(platform_secret, private_networks=settings.webhook_private_networks)
     await kafka.start()
     channels: dict[Channel, DeliveryChannel] = {Channel.KAFKA: kafka, Channel.WEBHOOK: webhooks}
     relay = DeliveryRelay(event_store_url, platform_secret, channels, settings)

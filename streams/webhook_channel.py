@@ -20,6 +20,7 @@ from standardwebhooks import Webhook
 
 from storage.delivery_feed import Delivered
 from storage.subscriptions import SubscriptionInfo, webhook_secret
+from streams.webhook_network import webhook_client
 
 BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
 
@@ -47,9 +48,11 @@ class WebhookChannel:
         platform_secret: bytes,
         client: httpx.AsyncClient | None = None,
         timeout_seconds: float = 10.0,
+        *,
+        private_networks: bool = False,
     ) -> None:
         self._secret = platform_secret
-        self._client = client or httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False)
+        self._client = client or webhook_client(timeout_seconds, private_networks)
 
     async def close(self) -> None:
         await self._client.aclose()

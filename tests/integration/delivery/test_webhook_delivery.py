@@ -120,14 +120,19 @@ async def _relay_until(relay: DeliveryRelay, done: Any) -> None:
 
 @contextlib.asynccontextmanager
 async def webhook_relay(
-    store_url: str, webhook_url: str, receiver: Receiver, max_attempts: int
+    store_url: str,
+    webhook_url: str,
+    receiver: Receiver,
+    max_attempts: int,
+    *,
+    private_networks: bool = True,  # the test receivers listen on loopback
 ) -> AsyncIterator[tuple[DeliveryRelay, str]]:
     """A relay delivering a new webhook subscription of GZ's bureau to ``webhook_url``, and the
     subscription's id; the receiver checks signatures with the subscription's secret."""
     subscription = _subscribe(store_url, webhook_url)
     sid = subscription.terms.subscription_id
     receiver.secret = webhook_secret(SECRET, sid, subscription.secret_version)
-    channel = WebhookChannel(SECRET)
+    channel = WebhookChannel(SECRET, private_networks=private_networks)
     settings = FAST.model_copy(update={"webhook_max_attempts": max_attempts})
     relay = DeliveryRelay(store_url, SECRET, {Channel.WEBHOOK: channel}, settings)
     try:
@@ -179,3 +184,30 @@ async def test_a_receiver_that_keeps_failing_is_dead_lettered_then_redriven(
 
     ids = [str(e["id"]) for e in receiver.events]
     assert sorted(ids) == sorted(expected_ids(governed, GZ_BUREAU, HK, {}))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_a_webhook_into_the_platforms_own_network_is_refused_and_dead_lettered(
+    event_store_url: str, governed: GovernedStore, host: str
+) -> None:
+    receiver = Receiver(failure_rate=0.0)
+    with serving(receiver) as loopback_url:
+        async with webhook_relay(
+            event_store_url,
+            loopback_url.replace("127.0.0.1", host),
+            receiver,
+            max_attempts=2,
+            private_networks=False,
+        ) as (relay, sid):
+            await _relay_until(
+                relay,
+                lambda: (
+                    relay.subscriptions.subscription(sid).state is SubscriptionState.DEAD_LETTERED
+                ),
+            )
+            reason = relay.subscriptions.subscription(sid).history[-1][2]
+
+    assert receiver.requests == 0
+    assert "not a public address" in reason
+    assert "BAYLINK_DELIVERY_WEBHOOK_PRIVATE_NETWORKS=true" in reason
+    assert "127.0.0.1" in reason
