@@ -1,6 +1,6 @@
 """Once revoking an agreement has returned, nothing more reaches the partner: records keep
 arriving for two seconds and the relay keeps running, and no message on the partner's topic
-was produced after the revocation returned."""
+was produced, and no webhook page arrived, after the revocation returned."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ from storage.catalog import Catalog
 from storage.governance import Governance
 from storage.ingestion import IngestLedger
 from storage.object_store_factory import open_object_store
-from storage.subscriptions import Subscriptions
+from storage.subscriptions import Subscriptions, webhook_secret
 from streams import wire
 from streams.delivery_relay import DeliveryRelay, KafkaChannel, RelaySettings
 from streams.processor import IngestProcessor
+from streams.webhook_channel import WebhookChannel
 from tests.integration.api.governed import DATASETS, HK_DEPT, START, SZ, store_governed
+from tests.integration.delivery.test_webhook_delivery import Receiver, serving
 from tests.support.delivery_topics import subscription_messages
 from tests.support.platform import reading_rows
 from tests.support.services import fresh_postgres_url
@@ -125,3 +127,62 @@ async def test_after_revocation_returns_nothing_more_is_delivered(
     assert head_after > delivered_then + 10, "records kept arriving during the window"
     late = [t for t in produced if t > revoked_ms]
     assert late == [], f"{len(late)} messages produced after the revocation returned"
+
+
+class _TimedReceiver(Receiver):
+    """Takes every page, noting when each arrived."""
+
+    def __init__(self) -> None:
+        super().__init__(failure_rate=0.0)
+        self.arrivals: list[float] = []
+
+    def handle(self, body: bytes, headers: dict[str, str]) -> int:
+        self.arrivals.append(time.time() * 1000)
+        return super().handle(body, headers)
+
+
+async def test_after_revocation_returns_no_webhook_arrives(store_url: str) -> None:
+    governance, subscriptions = Governance(store_url), Subscriptions(store_url)
+    receiver = _TimedReceiver()
+    writer = Writer(store_url)
+    stop = asyncio.Event()
+    with serving(receiver) as url:
+        partner = governance.partner(HK_DEPT)
+        caller = Caller(partner.partner_id, partner.region, partner.clearance)
+        subscription = subscriptions.subscribe(
+            governance, caller, DATASETS[SZ], Channel.WEBHOOK, HK_DEPT, webhook_url=url
+        )
+        sid = subscription.terms.subscription_id
+        receiver.secret = webhook_secret(SECRET, sid, subscription.secret_version)
+        channel = WebhookChannel(SECRET, private_networks=True)  # the receiver is on loopback
+        relay = DeliveryRelay(
+            store_url, SECRET, {Channel.WEBHOOK: channel}, RelaySettings(poll_seconds=0.01)
+        )
+        running = asyncio.create_task(relay.run(stop))
+        try:
+            writer.thread.start()
+            async with asyncio.timeout(60):
+                while True:
+                    if await asyncio.to_thread(relay.log.delivered_up_to, sid) >= 30:
+                        break
+                    await asyncio.sleep(0.01)
+            await asyncio.to_thread(governance.revoke, "sz-hk-traffic", "gd-shenzhen", "ended")
+            revoked_ms = time.time() * 1000
+            delivered_then = await asyncio.to_thread(relay.log.delivered_up_to, sid)
+            await asyncio.sleep(WINDOW_SECONDS)
+            head_after = await asyncio.to_thread(relay.feed.head)
+        finally:
+            writer.stop.set()
+            writer.thread.join()
+            stop.set()
+            await running
+            await channel.close()
+            relay.close()
+            subscriptions.close()
+            governance.close()
+
+    assert receiver.arrivals, "the relay delivered before the revocation"
+    assert receiver.bad_signatures == 0
+    assert head_after > delivered_then + 10, "records kept arriving during the window"
+    late = [t for t in receiver.arrivals if t > revoked_ms]
+    assert late == [], f"{len(late)} pages arrived after the revocation returned"
