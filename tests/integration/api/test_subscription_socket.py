@@ -4,8 +4,10 @@ points, the same credential on the upgrade request."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,20 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.integration.api.conftest import bearer, serving_governed
-from tests.integration.api.governed import GZ_BUREAU, HK, MO_DSAT, SZ, GovernedStore, expected_ids
+from storage.governance import Governance
+from tests.integration.api.conftest import ServedGoverned, bearer, serving_governed
+from tests.integration.api.governed import (
+    GZ_BUREAU,
+    GZ_WINDOW,
+    HK,
+    MO_DSAT,
+    SZ,
+    GovernedStore,
+    expected_ids,
+)
+from tests.integration.api.test_sse_resume import store_rows
 from tests.support.live_server import live_server
+from tests.support.platform import reading_rows
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +107,34 @@ async def test_a_socket_needs_the_owners_credential_and_the_websocket_channel(
         assert refused.value.response.status_code == status
         body = json.loads(refused.value.response.body or b"{}")
         assert body["status"] == status
+
+
+async def test_a_revoked_agreement_stops_an_open_socket(tmp_path: Path) -> None:
+    with serving_governed(tmp_path) as served, live_server(served.app) as base_url:
+        await _revoke_while_open(served, base_url)
+
+
+async def _revoke_while_open(served: ServedGoverned, base_url: str) -> None:
+    key = served.store.keys[GZ_BUREAU]
+    expected = expected_ids(served.store, GZ_BUREAU, HK, {})
+    sid = await _subscription(base_url, key, HK, "websocket")
+    url = base_url.replace("http://", "ws://") + f"/v1/subscriptions/{sid}/ws?after=0"
+    # Rows inside the agreement's window, which the grant would reach.
+    later = reading_rows(40, prefix="hk-socket-", start=GZ_WINDOW[0] + timedelta(seconds=3))
+    async with connect(url, additional_headers=bearer(key), max_queue=None) as socket:
+        assert len(await _frames(socket, len(expected))) == len(expected)
+        governance = Governance(served.event_store_url)
+        try:
+            governance.revoke("hk-gz-traffic", "hk", "the bureau asked to end it")
+        finally:
+            governance.close()
+        await asyncio.to_thread(store_rows, served.event_store_url, HK, later, 500)
+        after: list[dict[str, Any]] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                while True:
+                    after.append(json.loads(await socket.recv()))
+
+    told = [f for f in after if f["type"] != "heartbeat"]
+    assert [f["type"] for f in told] == ["paused"]
+    assert "hk-gz-traffic" in told[0]["reason"]
