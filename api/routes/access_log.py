@@ -14,15 +14,18 @@ router = APIRouter(tags=["governance"])
 
 MAX_ENTRIES = 1_000
 MAX_POSITION = 2**53  # positions are 64-bit integers in the stores
+# Paging of the logs auditors read.
+AfterParam = Annotated[
+    int, Query(ge=0, le=MAX_POSITION, description="Entries after this log position.")
+]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_ENTRIES, description="Entries per page.")]
 
 
 @router.get("/access-log", responses=problem_responses(401, 403, 422, 429, 503))
 def access_log(
     policy: PolicyDep,
-    after: Annotated[
-        int, Query(ge=0, le=MAX_POSITION, description="Entries after this log position.")
-    ] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES, description="Entries per page.")] = 100,
+    after: AfterParam = 0,
+    limit: LimitParam = 100,
     partner: Annotated[
         str | None,
         Query(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$", description="Only this partner's accesses."),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.dependencies import DATASET_ID_PATTERN, EndParam, PolicyDep, StartParam
 from api.errors import problem_responses
-from api.routes.access_log import MAX_ENTRIES, MAX_POSITION
+from api.routes.access_log import AfterParam, LimitParam
 from api.subscription_access import ServicesDep
 from api.subscription_schemas import PARTNER_ID_PATTERN, DeliveryEntryModel, DeliveryLogPage
 
@@ -19,10 +19,8 @@ router = APIRouter(tags=["governance"])
 def deliveries(
     policy: PolicyDep,
     services: ServicesDep,
-    after: Annotated[
-        int, Query(ge=0, le=MAX_POSITION, description="Entries after this log position.")
-    ] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES, description="Entries per page.")] = 100,
+    after: AfterParam = 0,
+    limit: LimitParam = 100,
     partner: Annotated[
         str | None,
         Query(pattern=PARTNER_ID_PATTERN, description="Only what this partner received."),

@@ -5,7 +5,7 @@ by the baylink API."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,6 +170,14 @@ def fresh_governed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
         yield served
 
 
+@asynccontextmanager
+async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of ``app`` without a credential: each request brings its own."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+        yield client
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -177,6 +185,5 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture
 async def governed_api(served_governed: ServedGoverned) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the governed API without a credential: each request brings its own."""
-    transport = httpx.ASGITransport(app=served_governed.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+    async with client_of(served_governed.app) as client:
         yield client

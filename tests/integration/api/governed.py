@@ -271,3 +271,12 @@ def share_with_new_partner(
     governance.accept(terms.agreement_id, partner)
     governance.activate(terms.agreement_id, "admin", lookup, now)
     return partner, governance.issue_key(partner, now - timedelta(seconds=1)).key
+
+
+def revoke(event_store_url: str, agreement_id: str, provider: str, reason: str) -> None:
+    """Revoke an agreement in the store, as its provider region."""
+    governance = Governance(event_store_url)
+    try:
+        governance.revoke(agreement_id, provider, reason)
+    finally:
+        governance.close()

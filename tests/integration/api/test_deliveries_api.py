@@ -15,7 +15,7 @@ from api.subscription_services import SubscriptionServices
 from domain.classification import Classification
 from storage.delivery_log import record_ids_digest
 from storage.governance import Governance
-from tests.integration.api.conftest import ServedGoverned, bearer
+from tests.integration.api.conftest import ServedGoverned, bearer, client_of
 from tests.integration.api.governed import GZ_BUREAU, HK, HK_DEPT, MO_DSAT, SZ
 from tests.support.credentials import ADMIN
 
@@ -32,8 +32,7 @@ DELIVERIES = [
 
 @pytest.fixture
 async def api(fresh_governed: ServedGoverned) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=fresh_governed.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+    async with client_of(fresh_governed.app) as client:
         yield client
 
 

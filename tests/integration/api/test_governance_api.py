@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.integration.api.administered import Administered, administered
-from tests.integration.api.conftest import ServedGoverned, bearer
+from tests.integration.api.conftest import ServedGoverned, bearer, client_of
 from tests.integration.api.governed import GZ_BUREAU, HK, HK_DEPT, MO, MO_DSAT, PURPOSE, SZ
 from tests.support.credentials import ADMIN
 
@@ -23,8 +23,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 async def fresh_api(fresh_governed: ServedGoverned) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=fresh_governed.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+    async with client_of(fresh_governed.app) as client:
         yield client
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from domain.classification import Classification
 from storage.governance import Governance
-from tests.integration.api.conftest import ServedGoverned, bearer
+from tests.integration.api.conftest import ServedGoverned, bearer, client_of
 from tests.integration.api.governed import GZ_BUREAU, HK, HK_DEPT, MO, MO_DSAT, SZ
 from tests.support.credentials import ADMIN
 
@@ -24,8 +24,7 @@ MISSING = "xx.traffic.readings"
 
 @pytest.fixture
 async def fresh_api(fresh_governed: ServedGoverned) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=fresh_governed.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+    async with client_of(fresh_governed.app) as client:
         yield client
 
 

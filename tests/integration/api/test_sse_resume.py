@@ -21,7 +21,6 @@ from fastapi import FastAPI
 from api.subscription_stream import StreamTiming
 from domain.provenance import Provenance
 from storage.catalog import Catalog
-from storage.governance import Governance
 from storage.ingestion import IngestLedger
 from streams import wire
 from streams.processor import IngestProcessor
@@ -38,6 +37,7 @@ from tests.integration.api.governed import (
     GovernedStore,
     expected_ids,
     govern,
+    revoke,
 )
 from tests.integration.api.readings import as_record
 from tests.integration.api.sse_client import (
@@ -261,11 +261,7 @@ async def test_a_revoked_agreement_stops_an_open_stream(governed_live: Served) -
             as_record(DATASETS[HK], row)["record_id"] for row in before
         }
 
-        governance = Governance(governed_live.event_store_url)
-        try:
-            governance.revoke("hk-gz-traffic", "hk", "the bureau asked to end it")
-        finally:
-            governance.close()
+        revoke(governed_live.event_store_url, "hk-gz-traffic", "hk", "the bureau asked to end it")
         await asyncio.to_thread(store_rows, governed_live.event_store_url, HK, after, 200)
 
         seen = _sse(await events.within(2.0))

@@ -16,7 +16,6 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from storage.governance import Governance
 from tests.integration.api.conftest import ServedGoverned, bearer, serving_governed
 from tests.integration.api.governed import (
     GZ_BUREAU,
@@ -26,6 +25,7 @@ from tests.integration.api.governed import (
     SZ,
     GovernedStore,
     expected_ids,
+    revoke,
 )
 from tests.integration.api.test_sse_resume import store_rows
 from tests.support.live_server import live_server
@@ -123,11 +123,7 @@ async def _revoke_while_open(served: ServedGoverned, base_url: str) -> None:
     later = reading_rows(40, prefix="hk-socket-", start=GZ_WINDOW[0] + timedelta(seconds=3))
     async with connect(url, additional_headers=bearer(key), max_queue=None) as socket:
         assert len(await _frames(socket, len(expected))) == len(expected)
-        governance = Governance(served.event_store_url)
-        try:
-            governance.revoke("hk-gz-traffic", "hk", "the bureau asked to end it")
-        finally:
-            governance.close()
+        revoke(served.event_store_url, "hk-gz-traffic", "hk", "the bureau asked to end it")
         await asyncio.to_thread(store_rows, served.event_store_url, HK, later, 500)
         after: list[dict[str, Any]] = []
         with contextlib.suppress(TimeoutError):

@@ -11,7 +11,7 @@ import pytest
 
 from domain.transformation import Transformation, TransformationKind
 from storage.governance import Governance
-from tests.integration.api.conftest import ServedGoverned, bearer
+from tests.integration.api.conftest import ServedGoverned, bearer, client_of
 from tests.integration.api.governed import (
     DATASETS,
     HK,
@@ -63,8 +63,7 @@ async def keys(fresh_governed: ServedGoverned) -> AsyncIterator[dict[str, str]]:
 
 @pytest.fixture
 async def api(fresh_governed: ServedGoverned) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=fresh_governed.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://baylink") as client:
+    async with client_of(fresh_governed.app) as client:
         yield client
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -16,12 +18,13 @@ from domain.policy import Caller
 from domain.provenance import Provenance
 from domain.subscription import Channel
 from storage.catalog import Catalog
+from storage.delivery_feed import Delivered
 from storage.governance import Governance
 from storage.ingestion import IngestLedger
 from storage.object_store_factory import open_object_store
-from storage.subscriptions import Subscriptions, webhook_secret
+from storage.subscriptions import SubscriptionInfo, Subscriptions, webhook_secret
 from streams import wire
-from streams.delivery_relay import DeliveryRelay, KafkaChannel, RelaySettings
+from streams.delivery_relay import DeliveryChannel, DeliveryRelay, KafkaChannel, RelaySettings
 from streams.processor import IngestProcessor
 from streams.webhook_channel import WebhookChannel
 from tests.integration.api.governed import DATASETS, HK_DEPT, START, SZ, store_governed
@@ -83,19 +86,29 @@ class Writer:
             catalog.close()
 
 
-async def test_after_revocation_returns_nothing_more_is_delivered(
-    store_url: str, tansu_broker: str
-) -> None:
+@dataclass
+class Revoked:
+    """When revoking returned (ms), the relay's position then, and the log head after the window."""
+
+    at_ms: float
+    delivered_then: int
+    head_after: int
+
+
+async def _revoke_while_delivering(
+    store_url: str, channel: Channel, sender: DeliveryChannel, **terms: Any
+) -> tuple[SubscriptionInfo, Revoked]:
+    """HK's department subscribes to Shenzhen's readings on ``channel``; records are stored
+    every 20 ms, and once 30 log positions were delivered the agreement is revoked, and the
+    relay keeps running for the window."""
     governance, subscriptions = Governance(store_url), Subscriptions(store_url)
     partner = governance.partner(HK_DEPT)
     caller = Caller(partner.partner_id, partner.region, partner.clearance)
-    subscription = subscriptions.subscribe(governance, caller, DATASETS[SZ], Channel.KAFKA, HK_DEPT)
-    sid = subscription.terms.subscription_id
-    channel = KafkaChannel(tansu_broker)
-    await channel.start()
-    relay = DeliveryRelay(
-        store_url, SECRET, {Channel.KAFKA: channel}, RelaySettings(poll_seconds=0.01)
+    subscription = subscriptions.subscribe(
+        governance, caller, DATASETS[SZ], channel, HK_DEPT, **terms
     )
+    sid = subscription.terms.subscription_id
+    relay = DeliveryRelay(store_url, SECRET, {channel: sender}, RelaySettings(poll_seconds=0.01))
     writer = Writer(store_url)
     stop = asyncio.Event()
     running = asyncio.create_task(relay.run(stop))
@@ -116,16 +129,28 @@ async def test_after_revocation_returns_nothing_more_is_delivered(
         writer.thread.join()
         stop.set()
         await running
-        await channel.stop()
         relay.close()
         subscriptions.close()
         governance.close()
+    assert head_after > delivered_then + 10, "records kept arriving during the window"
+    return subscription, Revoked(revoked_ms, delivered_then, head_after)
 
+
+async def test_after_revocation_returns_nothing_more_is_delivered(
+    store_url: str, tansu_broker: str
+) -> None:
+    channel = KafkaChannel(tansu_broker)
+    await channel.start()
+    try:
+        subscription, revoked = await _revoke_while_delivering(store_url, Channel.KAFKA, channel)
+    finally:
+        await channel.stop()
+
+    sid = subscription.terms.subscription_id
     messages = await subscription_messages(tansu_broker, str(subscription.terms.topic), sid)
     produced = [m.timestamp for m in messages]  # producer timestamps, ms
     assert produced, "the relay delivered before the revocation"
-    assert head_after > delivered_then + 10, "records kept arriving during the window"
-    late = [t for t in produced if t > revoked_ms]
+    late = [t for t in produced if t > revoked.at_ms]
     assert late == [], f"{len(late)} messages produced after the revocation returned"
 
 
@@ -142,47 +167,31 @@ class _TimedReceiver(Receiver):
 
 
 async def test_after_revocation_returns_no_webhook_arrives(store_url: str) -> None:
-    governance, subscriptions = Governance(store_url), Subscriptions(store_url)
     receiver = _TimedReceiver()
-    writer = Writer(store_url)
-    stop = asyncio.Event()
+    channel = WebhookChannel(SECRET, private_networks=True)  # the receiver is on loopback
     with serving(receiver) as url:
-        partner = governance.partner(HK_DEPT)
-        caller = Caller(partner.partner_id, partner.region, partner.clearance)
-        subscription = subscriptions.subscribe(
-            governance, caller, DATASETS[SZ], Channel.WEBHOOK, HK_DEPT, webhook_url=url
-        )
-        sid = subscription.terms.subscription_id
-        receiver.secret = webhook_secret(SECRET, sid, subscription.secret_version)
-        channel = WebhookChannel(SECRET, private_networks=True)  # the receiver is on loopback
-        relay = DeliveryRelay(
-            store_url, SECRET, {Channel.WEBHOOK: channel}, RelaySettings(poll_seconds=0.01)
-        )
-        running = asyncio.create_task(relay.run(stop))
         try:
-            writer.thread.start()
-            async with asyncio.timeout(60):
-                while True:
-                    if await asyncio.to_thread(relay.log.delivered_up_to, sid) >= 30:
-                        break
-                    await asyncio.sleep(0.01)
-            await asyncio.to_thread(governance.revoke, "sz-hk-traffic", "gd-shenzhen", "ended")
-            revoked_ms = time.time() * 1000
-            delivered_then = await asyncio.to_thread(relay.log.delivered_up_to, sid)
-            await asyncio.sleep(WINDOW_SECONDS)
-            head_after = await asyncio.to_thread(relay.feed.head)
+            _, revoked = await _revoke_while_delivering(
+                store_url, Channel.WEBHOOK, _Signed(channel, receiver), webhook_url=url
+            )
         finally:
-            writer.stop.set()
-            writer.thread.join()
-            stop.set()
-            await running
             await channel.close()
-            relay.close()
-            subscriptions.close()
-            governance.close()
 
     assert receiver.arrivals, "the relay delivered before the revocation"
     assert receiver.bad_signatures == 0
-    assert head_after > delivered_then + 10, "records kept arriving during the window"
-    late = [t for t in receiver.arrivals if t > revoked_ms]
+    late = [t for t in receiver.arrivals if t > revoked.at_ms]
     assert late == [], f"{len(late)} pages arrived after the revocation returned"
+
+
+class _Signed:
+    """Tells the receiver the subscription's signing secret before the first page is sent."""
+
+    def __init__(self, channel: WebhookChannel, receiver: Receiver) -> None:
+        self.channel, self.receiver = channel, receiver
+
+    async def send(self, subscription: SubscriptionInfo, delivered: Sequence[Delivered]) -> None:
+        terms = subscription.terms
+        self.receiver.secret = webhook_secret(
+            SECRET, terms.subscription_id, subscription.secret_version
+        )
+        await self.channel.send(subscription, delivered)
