@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from api.errors import StoreUnavailableError
+from api.log_watch import LogWatch
 from storage.delivery_feed import DeliveryFeed
 from storage.delivery_log import DeliveryLog
+from storage.delivery_tail import TailState
 from storage.subscriptions import Subscriptions
 
 _log = logging.getLogger("baylink.api")
@@ -26,6 +28,8 @@ class SubscriptionServices:
         self._log: DeliveryLog | None = None
         self._feed: DeliveryFeed | None = None
         self._lock = threading.Lock()
+        # The feed is opened on first use, in a thread: the watch reaches it lazily.
+        self.watch = LogWatch(self._catch_up)
 
     @property
     def subscriptions(self) -> Subscriptions:
@@ -49,6 +53,14 @@ class SubscriptionServices:
                     lambda: DeliveryFeed(self.event_store_url, self.platform_secret)
                 )
             return self._feed
+
+    def _catch_up(self) -> TailState:
+        return self.feed.tail.catch_up()
+
+    @property
+    def opened_feed(self) -> DeliveryFeed | None:
+        """The feed if it is open already (never opens it: safe on the event loop)."""
+        return self._feed
 
     def close(self) -> None:
         with self._lock:

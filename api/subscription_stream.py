@@ -63,16 +63,9 @@ class ResumePoint:
         return cls(max(int(position) - 1, 0), int(ordinal))
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A record to send, with the id a client resumes from."""
-
-    event_id: str
-    delivered: Delivered
-
-    @property
-    def resume_point(self) -> ResumePoint:
-        return ResumePoint.parse(self.event_id)
+# A record to send: as the feed made it, with the id a client resumes from (``event_id``).
+# Shared with every stream sending it under the same grant, so nothing is made per stream.
+Record = Delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +123,14 @@ async def subscription_stream(
         if info.state is SubscriptionState.CANCELLED:
             yield Ended(info.state.value, _last_reason(info))
             return
+        seen = _log_changed(services)
         page = await _next_page(services, info, progress.point, timing.page_positions)
         why = _why_waiting(info, page)
         if why is not None:
             if why != told:
                 told = why
                 yield Paused(why)
-            await asyncio.sleep(timing.poll_seconds)
+            await services.watch.wait_after(seen, timing.poll_seconds)
             continue
         told = None
         assert page is not None
@@ -156,7 +150,15 @@ async def subscription_stream(
             if monotonic() - idle_since >= timing.heartbeat_seconds:
                 idle_since = monotonic()
                 yield Heartbeat()
-            await asyncio.sleep(timing.poll_seconds)
+            await services.watch.wait_after(seen, timing.poll_seconds)
+
+
+def _log_changed(services: SubscriptionServices) -> int:
+    """Where the shared tail was before this page was read: a stream that has read all there
+    was waits for a change after it (one that came meanwhile wakes it at once)."""
+    opened = services.opened_feed
+    state = None if opened is None else opened.tail.state
+    return 0 if state is None else state.changed
 
 
 async def _next_page(
@@ -180,17 +182,13 @@ def _last_reason(info: SubscriptionInfo) -> str:
 
 
 def _unseen(page: FeedPage, point: ResumePoint) -> list[Record]:
-    """The page's records with their stream ids, less those the client has already."""
-    records: list[Record] = []
-    ordinal, current = 0, -1
-    for delivered in page.delivered:
-        if delivered.position != current:
-            current, ordinal = delivered.position, 0
-        ordinal += 1
-        if delivered.position == point.after + 1 and ordinal <= point.skip:
-            continue
-        records.append(Record(f"{delivered.position}:{ordinal}", delivered))
-    return records
+    """The page's records less those the client has already: the first ``skip`` of position
+    ``after + 1``, which come first when the page holds that position."""
+    delivered = page.delivered
+    start, skip = 0, min(point.skip, len(delivered))
+    while start < skip and delivered[start].position == point.after + 1:
+        start += 1
+    return delivered[start:]
 
 
 async def _send_while_granted(
@@ -209,14 +207,14 @@ async def _send_while_granted(
             return
         chunk = records[first : first + CHECK_EVERY]
         yield Records(tuple(chunk))
-        progress.sent.extend(record.delivered for record in chunk)
-        progress.point = chunk[-1].resume_point
+        progress.sent.extend(chunk)
+        progress.point = ResumePoint.parse(chunk[-1].event_id)
     progress.point = ResumePoint(page.through)
 
 
 def _still_granted(services: SubscriptionServices, info: SubscriptionInfo, page: FeedPage) -> bool:
     feed = services.feed
-    dataset = feed.catalog.get(info.terms.dataset_id)
+    dataset = feed.dataset(info.terms.dataset_id)
     decision = feed.decision(info, dataset, datetime.now(UTC))
     return decision.allowed and decision.agreement_id == page.decision.agreement_id
 
@@ -240,7 +238,7 @@ async def _record_sent(
 
 
 def event_json(record: Record) -> str:
-    return record.delivered.json().decode()
+    return record.body.decode()
 
 
 def paused_json(paused: Paused) -> str:

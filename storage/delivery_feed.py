@@ -12,8 +12,8 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,9 +23,11 @@ from cloudevents.core.v1.event import CloudEvent
 
 from domain.dataset import DatasetDefinition
 from domain.ingest import IngestChain
-from domain.policy import Caller, Decision, DecisionReason
+from domain.policy import Decision, DecisionReason
 from domain.transformation import TransformationKind
 from storage.catalog import Catalog
+from storage.decision_cache import DecisionCache
+from storage.delivery_tail import LogTail
 from storage.governance import Governance
 from storage.parquet_snapshot import records_table
 from storage.policy_view import partner_view, pseudonym_key
@@ -53,6 +55,12 @@ class Delivered:
     record_id: str
     event: CloudEvent
     body: bytes  # its structured-mode CloudEvents JSON, made once
+    # "P:k": the k-th record of position P in the partner's view (stable for one grant), the
+    # id a stream's client resumes from.
+    event_id: str = ""
+    # Encodings a delivery point made of it, by name: one Delivered is shared by every
+    # subscription reading the position under the same grant, so each is made once.
+    rendered: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def json(self) -> bytes:
         """The structured-mode CloudEvents JSON of the event."""
@@ -86,10 +94,13 @@ class DeliveryFeed:
         self.ledger = SnapshotLedger(event_store_url)
         self.catalog = Catalog(event_store_url)
         self.governance = Governance(event_store_url)
+        self.tail = LogTail(self.ledger)
+        self._kept = DecisionCache(self.catalog, self.governance)
         self._secret = pseudonym_secret
         self._views: OrderedDict[tuple[Hashable, int], list[Delivered]] = OrderedDict()
         self._cached_events = 0
         self._lock = threading.Lock()
+        self._making = threading.Lock()
 
     def close(self) -> None:
         self.ledger.close()
@@ -97,8 +108,8 @@ class DeliveryFeed:
         self.governance.close()
 
     def head(self) -> int:
-        """The newest log position."""
-        return self.ledger.position()
+        """The newest log position (read through the shared tail, which follows it)."""
+        return self.tail.catch_up().position
 
     def page(
         self,
@@ -109,15 +120,19 @@ class DeliveryFeed:
     ) -> FeedPage:
         """The subscription's records in (after, after + max_positions], as granted at ``at``."""
         terms = subscription.terms
-        dataset = self.catalog.get(terms.dataset_id)
-        decision = self.decision(subscription, dataset, at or datetime.now(UTC))
+        # The tail first: the decision is then at least as new as every record read.
+        tail = self.tail.catch_up()
+        dataset = self._kept.dataset(terms.dataset_id, tail.policy_version)
+        decision = self._kept.decision(
+            terms.partner_id, dataset, at or datetime.now(UTC), tail.policy_version
+        )
         after = max(after, terms.start_position - 1)
         if not decision.allowed or decision.agreement_id != terms.agreement_id:
             return FeedPage([], after, decision, _why_stopped(terms.agreement_id, decision))
         if any(t.kind is TransformationKind.AGGREGATE for t in decision.transformations):
             # Windows with a minimum count per group cannot be told apart record by record.
             return FeedPage([], after, decision, AGGREGATED_GRANT)
-        last = min(self.head(), after + max_positions)
+        last = min(tail.position, after + max_positions)
         if last <= after:
             return FeedPage([], after, decision)
         return FeedPage(
@@ -127,9 +142,14 @@ class DeliveryFeed:
     def decision(
         self, subscription: SubscriptionInfo, dataset: DatasetDefinition, at: datetime
     ) -> Decision:
-        partner = self.governance.partner(subscription.terms.partner_id, at)
-        caller = Caller(partner.partner_id, partner.region, partner.clearance)
-        return self.governance.decide(caller, dataset, at)
+        """The partner's decision now: kept ones are used only once the tail has read every
+        change recorded before this call."""
+        version = self.tail.catch_up().policy_version
+        return self._kept.decision(subscription.terms.partner_id, dataset, at, version)
+
+    def dataset(self, dataset_id: str) -> DatasetDefinition:
+        """The dataset's definition now (kept like decisions)."""
+        return self._kept.dataset(dataset_id, self.tail.catch_up().policy_version)
 
     def _delivered(
         self,
@@ -143,17 +163,19 @@ class DeliveryFeed:
         a position's view is made once per grant and shared by every subscription reading it
         under the same decision (many consumers of one partner read the same records)."""
         grant = (partner_id, dataset.id, _grant_key(decision))
-        batches = list(_batches_of(self.ledger, dataset.id, after + 1, last))
-        with self._lock:
-            missing = [(p, b) for p, b in batches if (grant, p) not in self._views]
-        if missing:
-            made = self._views_of(partner_id, dataset, decision, missing)
-            with self._lock:
-                for position, view in made.items():
-                    self._views[(grant, position)] = view
-                    self._cached_events += len(view)
-                while self._cached_events > _VIEW_CACHE_EVENTS and len(self._views) > 1:
-                    self._cached_events -= len(self._views.popitem(last=False)[1])
+        batches = list(self.tail.batches_between(dataset.id, after + 1, last))
+        if self._missing(grant, batches):
+            # Streams woken by the same batch ask for its view together: one makes it while
+            # the others wait, then they share it.
+            with self._making:
+                missing = self._missing(grant, batches)
+                made = self._views_of(partner_id, dataset, decision, missing) if missing else {}
+                with self._lock:
+                    for position, view in made.items():
+                        self._views[(grant, position)] = view
+                        self._cached_events += len(view)
+                    while self._cached_events > _VIEW_CACHE_EVENTS and len(self._views) > 1:
+                        self._cached_events -= len(self._views.popitem(last=False)[1])
         delivered: list[Delivered] = []
         for position, batch in batches:
             with self._lock:
@@ -164,6 +186,12 @@ class DeliveryFeed:
                 ]
             delivered.extend(cached)
         return delivered
+
+    def _missing(
+        self, grant: Hashable, batches: list[tuple[int, IngestChain.BatchRecorded]]
+    ) -> list[tuple[int, IngestChain.BatchRecorded]]:
+        with self._lock:
+            return [(p, b) for p, b in batches if (grant, p) not in self._views]
 
     def _views_of(
         self,
@@ -194,18 +222,17 @@ class DeliveryFeed:
         made: dict[int, list[Delivered]] = {position: [] for position, _ in batches}
         for position, row in zip(kept, json_records(view), strict=True):
             event = _event(dataset, decision, row, position, digests[position])
-            made[position].append(
-                Delivered(position, str(row["record_id"]), event, _JSON.write(event))
+            into = made[position]
+            into.append(
+                Delivered(
+                    position,
+                    str(row["record_id"]),
+                    event,
+                    _JSON.write(event),
+                    f"{position}:{len(into) + 1}",
+                )
             )
         return made
-
-
-def _batches_of(
-    ledger: SnapshotLedger, dataset_id: str, first: int, last: int
-) -> Iterator[tuple[int, IngestChain.BatchRecorded]]:
-    for position, batch in ledger.batches_between(first, last):
-        if batch.dataset_id == dataset_id:
-            yield position, batch
 
 
 def _grant_key(decision: Decision) -> Hashable:

@@ -1,0 +1,150 @@
+"""One reader of the notification log per delivery feed, shared by every subscription it serves.
+
+Without it each subscription read and decoded the same batch events and replayed the same
+governance for every page: a hundred streams of one dataset did the work a hundred times.
+The tail reads each new notification once, keeps the decoded batch events of recent
+positions, and counts the notifications that can change what a subscription may receive
+(``policy_version``), so decisions can be kept until such a change is read.
+
+Anything not known to leave decisions alone counts as a change (a new kind of event
+invalidates kept decisions rather than being ignored). Reading up to the store's newest
+notification before using a kept decision is what makes it safe: a change that has returned
+is already in the log, so it is seen (PostgreSQL and SQLite both commit notification ids in
+order).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from eventsourcing.utils import get_topic
+
+from domain.delivery import DeliveryRecord
+from domain.ingest import IngestChain
+from domain.snapshot import SnapshotLog
+from storage.snapshots import SnapshotLedger
+
+_BATCH_TOPIC = get_topic(IngestChain.BatchRecorded)
+# Notifications that never change a dataset definition, a partner, an agreement or the
+# whitelist: the data, and what delivery and the snapshot builder record about it.
+_POLICY_NEUTRAL = frozenset(
+    {
+        _BATCH_TOPIC,
+        get_topic(vars(DeliveryRecord)["Recorded"]),
+        get_topic(SnapshotLog.Published),
+    }
+)
+_READ_PAGE = 500
+# Records of decoded batches kept (a batch is a few hundred to a few thousand records):
+# enough for readers a few batches apart; a reader further behind reads the store.
+KEPT_RECORDS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class TailState:
+    """Where the tail is: the newest position read, and the position of the newest
+    notification that may change a policy decision (0 before any)."""
+
+    position: int
+    policy_version: int
+    # Newest position of a batch or a policy change: what a waiting stream waits for.
+    changed: int
+
+
+class LogTail:
+    """Follows the notification log on demand; safe to share between threads."""
+
+    def __init__(self, ledger: SnapshotLedger, kept_records: int = KEPT_RECORDS) -> None:
+        self._ledger = ledger
+        self._kept_records = kept_records
+        self._read_lock = threading.Lock()  # one reader at a time; the others wait and share
+        self._lock = threading.Lock()
+        self._state: TailState | None = None
+        self._reads = 0  # reads begun (under _read_lock)
+        self._covered_from = 0  # positions in [covered_from, position] are all in _batches
+        self._batches: dict[int, IngestChain.BatchRecorded] = {}
+        self._kept = 0
+
+    @property
+    def state(self) -> TailState | None:
+        """The state the last catch-up left (no store access)."""
+        return self._state
+
+    def catch_up(self) -> TailState:
+        """Reads the notifications up to the store's newest one. Callers that arrive together
+        share one read: a read that began after a caller arrived has seen everything recorded
+        before it arrived, so the caller takes that read's result."""
+        arrived = self._reads
+        with self._read_lock:
+            if self._reads > arrived and self._state is not None:
+                return self._state
+            self._reads += 1
+            head = self._ledger.position()
+            state = self._state
+            if state is None:
+                # Nothing before the first head is kept; everything then is a change.
+                state = TailState(head, head, head)
+                with self._lock:
+                    self._covered_from = head + 1
+                    self._state = state
+                return state
+            if head <= state.position:
+                return state
+            state = self._read(state, head)
+            with self._lock:
+                self._state = state
+            return state
+
+    def batches_between(
+        self, dataset_id: str, first: int, last: int
+    ) -> Iterator[tuple[int, IngestChain.BatchRecorded]]:
+        """The dataset's batch events with positions in [first, last], in log order: kept
+        ones when the tail has read the whole range, otherwise from the store."""
+        with self._lock:
+            state = self._state
+            if state is not None and self._covered_from <= first and last <= state.position:
+                kept = [
+                    (p, b)
+                    for p, b in sorted(self._batches.items())
+                    if first <= p <= last and b.dataset_id == dataset_id
+                ]
+            else:
+                kept = None
+        if kept is not None:
+            yield from kept
+            return
+        for position, batch in self._ledger.batches_between(first, last):
+            if batch.dataset_id == dataset_id:
+                yield position, batch
+
+    def _read(self, state: TailState, head: int) -> TailState:
+        position, policy, changed = state.position, state.policy_version, state.changed
+        start = position + 1
+        read: list[tuple[int, IngestChain.BatchRecorded]] = []
+        while start <= head:
+            page = self._ledger.recorder.select_notifications(start, _READ_PAGE, stop=head)
+            if not page:
+                break
+            for notification in page:
+                if notification.topic == _BATCH_TOPIC:
+                    event = self._ledger.mapper.to_domain_event(notification)
+                    assert isinstance(event, IngestChain.BatchRecorded)
+                    read.append((notification.id, event))
+                    changed = notification.id
+                elif notification.topic not in _POLICY_NEUTRAL:
+                    policy = changed = notification.id
+            start = page[-1].id + 1
+        self._keep(read)
+        return TailState(head, policy, changed)
+
+    def _keep(self, read: Iterable[tuple[int, IngestChain.BatchRecorded]]) -> None:
+        with self._lock:
+            for position, batch in read:
+                self._batches[position] = batch
+                self._kept += batch.record_count
+            while self._kept > self._kept_records and self._batches:
+                oldest = min(self._batches)
+                self._kept -= self._batches.pop(oldest).record_count
+                self._covered_from = oldest + 1
