@@ -27,6 +27,8 @@ class _LoopWatch:
     changed: int = 0
     waiters: int = 0
     follower: asyncio.Task[None] | None = None
+    reading: asyncio.Task[TailState] | None = None  # the read of the tail under way
+    next: asyncio.Task[TailState] | None = None  # the read to begin when it ends
 
 
 class LogWatch:
@@ -39,13 +41,35 @@ class LogWatch:
             weakref.WeakKeyDictionary()
         )
 
+    async def fresh(self) -> TailState:
+        """The tail, caught up after this call began. Streams asking meanwhile share one
+        read, made in one worker thread while they wait on the event loop: a read under way
+        began before this call, so this call waits for the one after it."""
+        loop = asyncio.get_running_loop()
+        watch = self._watch(loop)
+        if watch.reading is None or watch.reading.done():
+            watch.reading = loop.create_task(asyncio.to_thread(self._catch_up))
+            return await asyncio.shield(watch.reading)
+        if watch.next is None:
+            watch.next = loop.create_task(self._read_after(watch, watch.reading))
+        return await asyncio.shield(watch.next)
+
+    async def _read_after(self, watch: _LoopWatch, before: asyncio.Task[TailState]) -> TailState:
+        await asyncio.wait([before])
+        watch.reading, watch.next = watch.next, None  # this read is now the one under way
+        return await asyncio.to_thread(self._catch_up)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> _LoopWatch:
+        watch = self._loops.get(loop)
+        if watch is None:
+            watch = self._loops[loop] = _LoopWatch()
+        return watch
+
     async def wait_after(self, seen: int, at_most: float) -> None:
         """Returns once the log has changed after ``seen`` (a ``TailState.changed``), or
         after ``at_most`` seconds."""
         loop = asyncio.get_running_loop()
-        watch = self._loops.get(loop)
-        if watch is None:
-            watch = self._loops[loop] = _LoopWatch()
+        watch = self._watch(loop)
         watch.waiters += 1
         try:
             if watch.follower is None or watch.follower.done():
@@ -61,7 +85,7 @@ class LogWatch:
     async def _follow(self, watch: _LoopWatch) -> None:
         while watch.waiters > 0:
             try:
-                state = await asyncio.to_thread(self._catch_up)
+                state = await self.fresh()
             except Exception:
                 # The store is unreachable for now: the streams' own timeouts carry on.
                 _log.warning("cannot follow the notification log", exc_info=True)

@@ -9,10 +9,11 @@ from typing import TypeVar
 
 from api.errors import StoreUnavailableError
 from api.log_watch import LogWatch
+from api.sent_pages import Sent, SentPages
 from storage.delivery_feed import DeliveryFeed
 from storage.delivery_log import DeliveryLog
 from storage.delivery_tail import TailState
-from storage.subscriptions import Subscriptions
+from storage.subscriptions import SubscriptionInfo, Subscriptions
 
 _log = logging.getLogger("baylink.api")
 T = TypeVar("T")
@@ -30,6 +31,9 @@ class SubscriptionServices:
         self._lock = threading.Lock()
         # The feed is opened on first use, in a thread: the watch reaches it lazily.
         self.watch = LogWatch(self._catch_up)
+        self.sent_pages = SentPages(self._record_sent)
+        self._infos: dict[str, SubscriptionInfo] = {}
+        self._infos_version = -1
 
     @property
     def subscriptions(self) -> Subscriptions:
@@ -54,8 +58,32 @@ class SubscriptionServices:
                 )
             return self._feed
 
+    def subscription_now(
+        self, subscription_id: str, tail: TailState | None = None
+    ) -> SubscriptionInfo:
+        """The subscription as stored now. Kept while the log holds nothing new that is not
+        data (a pause, resumption or cancellation is such a change): the streams ask before
+        every page, and a subscription's history is replayed only when it may have changed.
+        ``tail``: a state of the tail read after this call was asked for."""
+        version = (tail or self.feed.tail.catch_up()).policy_version
+        with self._lock:
+            if version > self._infos_version:
+                self._infos_version = version
+                self._infos.clear()
+            kept = self._infos.get(subscription_id) if version == self._infos_version else None
+        if kept is not None:
+            return kept
+        info = self.subscriptions.subscription(subscription_id)
+        with self._lock:
+            if version == self._infos_version:
+                self._infos[subscription_id] = info
+        return info
+
     def _catch_up(self) -> TailState:
         return self.feed.tail.catch_up()
+
+    def _record_sent(self, sent: list[Sent]) -> None:
+        self.log.record_untracked(sent)
 
     @property
     def opened_feed(self) -> DeliveryFeed | None:

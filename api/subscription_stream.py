@@ -24,8 +24,10 @@ from datetime import UTC, datetime
 from time import monotonic
 
 from api.subscription_services import SubscriptionServices
+from domain.policy import Decision
 from domain.subscription import SubscriptionState
-from storage.delivery_feed import Delivered, FeedPage
+from storage.delivery_feed import Delivered, DeliveryFeed, FeedPage
+from storage.delivery_tail import TailState
 from storage.subscriptions import SubscriptionInfo
 
 RESUME_PATTERN = r"^[0-9]{1,18}(:[0-9]{1,9})?$"
@@ -119,18 +121,21 @@ async def subscription_stream(
     told: str | None = None
     idle_since = monotonic()
     while True:
-        info = await asyncio.to_thread(services.subscriptions.subscription, subscription_id)
+        seen = _log_changed(services)
+        tail = await services.watch.fresh()
+        read = await asyncio.to_thread(
+            _read, services, subscription_id, progress.point, timing.page_positions, tail
+        )
+        info, page = read.info, read.page
         if info.state is SubscriptionState.CANCELLED:
             yield Ended(info.state.value, _last_reason(info))
             return
-        seen = _log_changed(services)
-        page = await _next_page(services, info, progress.point, timing.page_positions)
         why = _why_waiting(info, page)
         if why is not None:
             if why != told:
                 told = why
                 yield Paused(why)
-            await services.watch.wait_after(seen, timing.poll_seconds)
+            await _wait_after(services, seen, timing)
             continue
         told = None
         assert page is not None
@@ -146,11 +151,37 @@ async def subscription_stream(
             if progress.point != ResumePoint(page.through):
                 continue  # stopped part-way: the next page says why
         progress.point = ResumePoint(page.through)
-        if page.through >= await asyncio.to_thread(services.feed.head):
+        if page.through >= read.head:
             if monotonic() - idle_since >= timing.heartbeat_seconds:
                 idle_since = monotonic()
                 yield Heartbeat()
-            await services.watch.wait_after(seen, timing.poll_seconds)
+            await _wait_after(services, seen, timing)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    info: SubscriptionInfo
+    page: FeedPage | None  # None unless the subscription is active
+    head: int  # the newest log position when the page was read
+
+
+def _read(
+    services: SubscriptionServices,
+    subscription_id: str,
+    point: ResumePoint,
+    positions: int,
+    tail: TailState,
+) -> _Read:
+    """The subscription and its next page as of ``tail``, in one trip to a worker thread."""
+    info = services.subscription_now(subscription_id, tail)
+    if info.state is not SubscriptionState.ACTIVE:
+        return _Read(info, None, 0)
+    return _Read(info, services.feed.page(info, point.after, positions, tail=tail), tail.position)
+
+
+async def _wait_after(services: SubscriptionServices, seen: int, timing: StreamTiming) -> None:
+    if _log_changed(services) <= seen:  # else something came while this page was sent
+        await services.watch.wait_after(seen, timing.poll_seconds)
 
 
 def _log_changed(services: SubscriptionServices) -> int:
@@ -159,14 +190,6 @@ def _log_changed(services: SubscriptionServices) -> int:
     opened = services.opened_feed
     state = None if opened is None else opened.tail.state
     return 0 if state is None else state.changed
-
-
-async def _next_page(
-    services: SubscriptionServices, info: SubscriptionInfo, point: ResumePoint, positions: int
-) -> FeedPage | None:
-    if info.state is not SubscriptionState.ACTIVE:
-        return None
-    return await asyncio.to_thread(services.feed.page, info, point.after, positions)
 
 
 def _why_waiting(info: SubscriptionInfo, page: FeedPage | None) -> str | None:
@@ -203,7 +226,7 @@ async def _send_while_granted(
     must send nothing more, however slowly the client reads. A chunk is one write, so the
     progress moves once the client's connection has taken it."""
     for first in range(0, len(records), CHECK_EVERY):
-        if not await asyncio.to_thread(_still_granted, services, info, page):
+        if not await _still_granted(services, info, page):
             return
         chunk = records[first : first + CHECK_EVERY]
         yield Records(tuple(chunk))
@@ -212,11 +235,23 @@ async def _send_while_granted(
     progress.point = ResumePoint(page.through)
 
 
-def _still_granted(services: SubscriptionServices, info: SubscriptionInfo, page: FeedPage) -> bool:
-    feed = services.feed
-    dataset = feed.dataset(info.terms.dataset_id)
-    decision = feed.decision(info, dataset, datetime.now(UTC))
+async def _still_granted(
+    services: SubscriptionServices, info: SubscriptionInfo, page: FeedPage
+) -> bool:
+    # The tail caught up after this check began, so a change that returned before it is seen;
+    # the decision is usually kept, and then asked without leaving the event loop.
+    tail = await services.watch.fresh()
+    now = datetime.now(UTC)
+    decision = services.feed.kept_decision(info, now, tail)
+    if decision is None:
+        decision = await asyncio.to_thread(_decision, services.feed, info, now, tail)
     return decision.allowed and decision.agreement_id == page.decision.agreement_id
+
+
+def _decision(
+    feed: DeliveryFeed, info: SubscriptionInfo, at: datetime, tail: TailState
+) -> Decision:
+    return feed.decision(info, feed.dataset(info.terms.dataset_id, tail), at, tail)
 
 
 async def _record_sent(
@@ -232,9 +267,7 @@ async def _record_sent(
     # A page sent whole was read through its end; one cut short, through its last record.
     through = page.through if len(sent) == records else sent[-1].position
     done = FeedPage(sent, through, page.decision)
-    await asyncio.shield(
-        asyncio.to_thread(services.log.record, info, done, sent[0].position, track=False)
-    )
+    await asyncio.shield(services.sent_pages.record((info, done, sent[0].position)))
 
 
 def event_json(record: Record) -> str:

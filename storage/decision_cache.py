@@ -72,6 +72,15 @@ class DecisionCache:
                 self._decisions[key] = _Kept(decision, since, until)
         return decision
 
+    def kept(self, partner_id: str, dataset_id: str, at: datetime, version: int) -> Decision | None:
+        """The kept decision, if there is one for ``version`` holding at ``at``."""
+        with self._lock:
+            self._move_to(version)
+            if version != self._version or dataset_id not in self._datasets:
+                return None
+            kept = self._decisions.get((partner_id, dataset_id))
+        return kept.decision if kept is not None and kept.holds_at(at) else None
+
     def _move_to(self, version: int) -> None:
         # A reader with an older version than one already seen must not keep what it read:
         # _version only rises, and entries are stored only under the current one.

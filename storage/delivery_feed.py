@@ -27,7 +27,7 @@ from domain.policy import Decision, DecisionReason
 from domain.transformation import TransformationKind
 from storage.catalog import Catalog
 from storage.decision_cache import DecisionCache
-from storage.delivery_tail import LogTail
+from storage.delivery_tail import LogTail, TailState
 from storage.governance import Governance
 from storage.parquet_snapshot import records_table
 from storage.policy_view import partner_view, pseudonym_key
@@ -117,11 +117,15 @@ class DeliveryFeed:
         after: int,
         max_positions: int = 10_000,
         at: datetime | None = None,
+        tail: TailState | None = None,
     ) -> FeedPage:
-        """The subscription's records in (after, after + max_positions], as granted at ``at``."""
+        """The subscription's records in (after, after + max_positions], as granted at ``at``.
+
+        ``tail``: a state of the tail read after this call was asked for (the caller caught
+        up already); by default the tail catches up first."""
         terms = subscription.terms
         # The tail first: the decision is then at least as new as every record read.
-        tail = self.tail.catch_up()
+        tail = tail or self.tail.catch_up()
         dataset = self._kept.dataset(terms.dataset_id, tail.policy_version)
         decision = self._kept.decision(
             terms.partner_id, dataset, at or datetime.now(UTC), tail.policy_version
@@ -140,16 +144,27 @@ class DeliveryFeed:
         )
 
     def decision(
-        self, subscription: SubscriptionInfo, dataset: DatasetDefinition, at: datetime
+        self,
+        subscription: SubscriptionInfo,
+        dataset: DatasetDefinition,
+        at: datetime,
+        tail: TailState | None = None,
     ) -> Decision:
         """The partner's decision now: kept ones are used only once the tail has read every
-        change recorded before this call."""
-        version = self.tail.catch_up().policy_version
+        change recorded before this call (``tail`` as for ``page``)."""
+        version = (tail or self.tail.catch_up()).policy_version
         return self._kept.decision(subscription.terms.partner_id, dataset, at, version)
 
-    def dataset(self, dataset_id: str) -> DatasetDefinition:
+    def dataset(self, dataset_id: str, tail: TailState | None = None) -> DatasetDefinition:
         """The dataset's definition now (kept like decisions)."""
-        return self._kept.dataset(dataset_id, self.tail.catch_up().policy_version)
+        return self._kept.dataset(dataset_id, (tail or self.tail.catch_up()).policy_version)
+
+    def kept_decision(
+        self, subscription: SubscriptionInfo, at: datetime, tail: TailState
+    ) -> Decision | None:
+        """The decision ``decision`` would give, if it is kept (no store access); else None."""
+        terms = subscription.terms
+        return self._kept.kept(terms.partner_id, terms.dataset_id, at, tail.policy_version)
 
     def _delivered(
         self,
