@@ -8,9 +8,14 @@ disconnects anywhere resumes with the next record, neither skipping nor repeatin
 scope is fixed by the agreement, and a changed agreement stops the stream.)
 
 The store is read in worker threads a bounded page at a time, so a slow client holds up
-only its own stream. Every page sent is written to the delivery log (untracked: the client
-says where it resumes). While the policy does not grant the subscription, or it is paused,
-the stream says so once and waits; nothing is skipped meanwhile.
+only its own stream. The streams of a process share one tail of the log, the decisions kept
+under it and the partner views made from it (storage.delivery_tail, storage.decision_cache):
+a stored batch wakes the waiting streams at once (api.log_watch), and serving a hundred
+streams reads and decides little more than serving one. Every page sent is written to the
+delivery log (untracked: the client says where it resumes), pages of many streams in one
+write (api.sent_pages). While the policy does not grant the subscription, or it is paused,
+the stream says so once and waits; nothing is skipped meanwhile. ``poll_seconds`` bounds
+how long a waiting stream sleeps when nothing wakes it.
 """
 
 from __future__ import annotations

@@ -193,26 +193,28 @@ async def _stream(
     client: httpx.AsyncClient, path: str, expected: int, ready: asyncio.Event
 ) -> dict[int, tuple[int, float]]:
     """Reads one SSE stream until ``expected`` records: per log position, the number of
-    records and when the last of them arrived (wall clock)."""
+    records and when the last of them arrived (wall clock). Events are split from the bytes
+    as they arrive, not line by line: the client shares the machine's cores with the API, and
+    its own parsing should delay delivery as little as it can."""
     seen: dict[int, tuple[int, float]] = {}
     received = 0
+    rest = b""
     async with client.stream("GET", path) as response:
         response.raise_for_status()
         ready.set()
-        event_id: str | None = None
-        async for line in response.aiter_lines():
-            if line.startswith("id:"):
-                event_id = line[3:].strip()
-            elif line.startswith("event:") and line[6:].strip() != "record":
-                event_id = None
-            elif line == "" and event_id is not None:
-                position = int(event_id.split(":")[0])
+        async for data in response.aiter_bytes():
+            now = time.time()
+            events = (rest + data).split(b"\n\n")
+            rest = events.pop()
+            for event in events:
+                if b"\nevent: record\n" not in event or not event.startswith(b"id: "):
+                    continue
+                position = int(event[4 : event.index(b":", 4)])
                 count, _ = seen.get(position, (0, 0.0))
-                seen[position] = (count + 1, time.time())
+                seen[position] = (count + 1, now)
                 received += 1
-                event_id = None
-                if received >= expected:
-                    return seen
+            if received >= expected:
+                return seen
     raise BenchmarkError(f"{path}: the stream ended after {received} of {expected} records")
 
 

@@ -4,6 +4,7 @@ follower between them, and stops following once nobody waits."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from api.log_watch import LogWatch
 from storage.delivery_tail import TailState
@@ -65,3 +66,33 @@ async def test_following_stops_once_nobody_waits_and_starts_again_for_the_next()
 
     tail.changed = 7
     await asyncio.wait_for(watch.wait_after(6, at_most=3600), _HANG)
+
+
+class BlockingTail(FakeTail):
+    """A tail whose reads wait until released, one by one, from the test."""
+
+    def __init__(self, changed: int) -> None:
+        super().__init__(changed)
+        self.release = threading.Semaphore(0)
+
+    def catch_up(self) -> TailState:
+        self.release.acquire()
+        return super().catch_up()
+
+
+async def test_streams_asking_together_share_one_read_that_began_after_they_asked() -> None:
+    tail = BlockingTail(changed=1)
+    watch = LogWatch(tail.catch_up, interval=0)
+    first = asyncio.create_task(watch.fresh())
+    await asyncio.sleep(0)  # the first read is under way (blocked in its thread)
+    tail.changed = 2  # recorded after the first read began: only a later read may see it
+    later = [asyncio.create_task(watch.fresh()) for _ in range(5)]
+    await asyncio.sleep(0)
+
+    tail.release.release()
+    assert (await asyncio.wait_for(first, _HANG)).changed in (1, 2)
+    tail.release.release()
+    states = await asyncio.wait_for(asyncio.gather(*later), _HANG)
+
+    assert [state.changed for state in states] == [2] * 5
+    assert tail.reads == 2  # one read for the five
