@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from storage.delivery_tail import TailState
 
-FOLLOW_SECONDS = 0.05
+FOLLOW_SECONDS = 0.02
 _log = logging.getLogger("baylink.api")
 
 

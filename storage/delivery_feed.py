@@ -100,7 +100,7 @@ class DeliveryFeed:
         self._views: OrderedDict[tuple[Hashable, int], list[Delivered]] = OrderedDict()
         self._cached_events = 0
         self._lock = threading.Lock()
-        self._making = threading.Lock()
+        self._making: dict[tuple[Hashable, int], threading.Event] = {}  # views being made
 
     def close(self) -> None:
         self.ledger.close()
@@ -179,18 +179,25 @@ class DeliveryFeed:
         under the same decision (many consumers of one partner read the same records)."""
         grant = (partner_id, dataset.id, _grant_key(decision))
         batches = list(self.tail.batches_between(dataset.id, after + 1, last))
-        if self._missing(grant, batches):
-            # Streams woken by the same batch ask for its view together: one makes it while
-            # the others wait, then they share it.
-            with self._making:
-                missing = self._missing(grant, batches)
-                made = self._views_of(partner_id, dataset, decision, missing) if missing else {}
+        # Streams woken by the same batch ask for its view together: one makes it while the
+        # others wait for that position only, then they share it. A reader far behind makes
+        # its own old positions without holding up those reading new ones.
+        mine, theirs = self._claim(grant, batches)
+        if mine:
+            try:
+                made = self._views_of(partner_id, dataset, decision, mine)
                 with self._lock:
                     for position, view in made.items():
                         self._views[(grant, position)] = view
                         self._cached_events += len(view)
                     while self._cached_events > _VIEW_CACHE_EVENTS and len(self._views) > 1:
                         self._cached_events -= len(self._views.popitem(last=False)[1])
+            finally:
+                with self._lock:
+                    for position, _ in mine:
+                        self._making.pop((grant, position)).set()
+        for made_elsewhere in theirs:
+            made_elsewhere.wait()
         delivered: list[Delivered] = []
         for position, batch in batches:
             with self._lock:
@@ -202,11 +209,25 @@ class DeliveryFeed:
             delivered.extend(cached)
         return delivered
 
-    def _missing(
+    def _claim(
         self, grant: Hashable, batches: list[tuple[int, IngestChain.BatchRecorded]]
-    ) -> list[tuple[int, IngestChain.BatchRecorded]]:
+    ) -> tuple[list[tuple[int, IngestChain.BatchRecorded]], list[threading.Event]]:
+        """The positions without a view that this reader is to make, and the events of those
+        another reader is making."""
+        mine: list[tuple[int, IngestChain.BatchRecorded]] = []
+        theirs: list[threading.Event] = []
         with self._lock:
-            return [(p, b) for p, b in batches if (grant, p) not in self._views]
+            for position, batch in batches:
+                key = (grant, position)
+                if key in self._views:
+                    continue
+                making = self._making.get(key)
+                if making is None:
+                    self._making[key] = threading.Event()
+                    mine.append((position, batch))
+                else:
+                    theirs.append(making)
+        return mine, theirs
 
     def _views_of(
         self,
