@@ -79,6 +79,13 @@ class SubscriptionServices:
                 self._infos[subscription_id] = info
         return info
 
+    def kept_subscription(self, subscription_id: str, tail: TailState) -> SubscriptionInfo | None:
+        """``subscription_now`` as of ``tail`` if kept (no store access); else None."""
+        with self._lock:
+            if tail.policy_version != self._infos_version:
+                return None
+            return self._infos.get(subscription_id)
+
     def _catch_up(self) -> TailState:
         return self.feed.tail.catch_up()
 

@@ -128,9 +128,11 @@ async def subscription_stream(
     while True:
         seen = _log_changed(services)
         tail = await services.watch.fresh()
-        read = await asyncio.to_thread(
-            _read, services, subscription_id, progress.point, timing.page_positions, tail
-        )
+        read = _read_kept(services, subscription_id, progress.point, timing.page_positions, tail)
+        if read is None:
+            read = await asyncio.to_thread(
+                _read, services, subscription_id, progress.point, timing.page_positions, tail
+            )
         info, page = read.info, read.page
         if info.state is SubscriptionState.CANCELLED:
             yield Ended(info.state.value, _last_reason(info))
@@ -182,6 +184,26 @@ def _read(
     if info.state is not SubscriptionState.ACTIVE:
         return _Read(info, None, 0)
     return _Read(info, services.feed.page(info, point.after, positions, tail=tail), tail.position)
+
+
+def _read_kept(
+    services: SubscriptionServices,
+    subscription_id: str,
+    point: ResumePoint,
+    positions: int,
+    tail: TailState,
+) -> _Read | None:
+    """``_read`` when all it needs is kept: usually so for a stream following the head, as
+    the first stream a batch woke read it and made its view. It reads no store, so it runs on
+    the event loop, saving a hundred streams a trip to a worker thread each."""
+    info = services.kept_subscription(subscription_id, tail)
+    if info is None:
+        return None
+    if info.state is not SubscriptionState.ACTIVE:
+        return _Read(info, None, 0)
+    feed = services.opened_feed
+    page = None if feed is None else feed.kept_page(info, point.after, positions, tail)
+    return None if page is None else _Read(info, page, tail.position)
 
 
 async def _wait_after(services: SubscriptionServices, seen: int, timing: StreamTiming) -> None:

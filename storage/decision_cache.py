@@ -72,6 +72,12 @@ class DecisionCache:
                 self._decisions[key] = _Kept(decision, since, until)
         return decision
 
+    def kept_dataset(self, dataset_id: str, version: int) -> DatasetDefinition | None:
+        """The kept definition, if there is one for ``version``."""
+        with self._lock:
+            self._move_to(version)
+            return self._datasets.get(dataset_id) if version == self._version else None
+
     def kept(self, partner_id: str, dataset_id: str, at: datetime, version: int) -> Decision | None:
         """The kept decision, if there is one for ``version`` holding at ``at``."""
         with self._lock:

@@ -123,13 +123,45 @@ class DeliveryFeed:
 
         ``tail``: a state of the tail read after this call was asked for (the caller caught
         up already); by default the tail catches up first."""
-        terms = subscription.terms
         # The tail first: the decision is then at least as new as every record read.
         tail = tail or self.tail.catch_up()
-        dataset = self._kept.dataset(terms.dataset_id, tail.policy_version)
-        decision = self._kept.decision(
-            terms.partner_id, dataset, at or datetime.now(UTC), tail.policy_version
+        page = self._page(subscription, after, max_positions, at or datetime.now(UTC), tail)
+        assert page is not None
+        return page
+
+    def kept_page(
+        self, subscription: SubscriptionInfo, after: int, max_positions: int, tail: TailState
+    ) -> FeedPage | None:
+        """``page`` as of ``tail`` if everything it needs is kept already (the definition, the
+        decision, the batches and their views): it reads no store, so an event loop may call
+        it. Otherwise None."""
+        return self._page(
+            subscription, after, max_positions, datetime.now(UTC), tail, kept_only=True
         )
+
+    def _page(
+        self,
+        subscription: SubscriptionInfo,
+        after: int,
+        max_positions: int,
+        at: datetime,
+        tail: TailState,
+        *,
+        kept_only: bool = False,
+    ) -> FeedPage | None:
+        terms = subscription.terms
+        version = tail.policy_version
+        if kept_only:
+            dataset = self._kept.kept_dataset(terms.dataset_id, version)
+            if dataset is None:
+                return None
+            kept = self._kept.kept(terms.partner_id, terms.dataset_id, at, version)
+            if kept is None:
+                return None
+            decision = kept
+        else:
+            dataset = self._kept.dataset(terms.dataset_id, version)
+            decision = self._kept.decision(terms.partner_id, dataset, at, version)
         after = max(after, terms.start_position - 1)
         if not decision.allowed or decision.agreement_id != terms.agreement_id:
             return FeedPage([], after, decision, _why_stopped(terms.agreement_id, decision))
@@ -139,9 +171,33 @@ class DeliveryFeed:
         last = min(tail.position, after + max_positions)
         if last <= after:
             return FeedPage([], after, decision)
+        if kept_only:
+            delivered = self._kept_views(terms.partner_id, dataset, decision, after, last)
+            return None if delivered is None else FeedPage(delivered, last, decision)
         return FeedPage(
             self._delivered(terms.partner_id, dataset, decision, after, last), last, decision
         )
+
+    def _kept_views(
+        self,
+        partner_id: str,
+        dataset: DatasetDefinition,
+        decision: Decision,
+        after: int,
+        last: int,
+    ) -> list[Delivered] | None:
+        batches = self.tail.kept_batches(dataset.id, after + 1, last)
+        if batches is None:
+            return None
+        grant = (partner_id, dataset.id, _grant_key(decision))
+        delivered: list[Delivered] = []
+        with self._lock:
+            for position, _ in batches:
+                view = self._views.get((grant, position))
+                if view is None:
+                    return None
+                delivered.extend(view)
+        return delivered
 
     def decision(
         self,

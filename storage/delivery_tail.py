@@ -16,6 +16,7 @@ order).
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -65,6 +66,7 @@ class LogTail:
         self._reads = 0  # reads begun (under _read_lock)
         self._covered_from = 0  # positions in [covered_from, position] are all in _batches
         self._batches: dict[int, IngestChain.BatchRecorded] = {}
+        self._positions: list[int] = []  # of _batches, ascending
         self._kept = 0
 
     @property
@@ -102,22 +104,28 @@ class LogTail:
     ) -> Iterator[tuple[int, IngestChain.BatchRecorded]]:
         """The dataset's batch events with positions in [first, last], in log order: kept
         ones when the tail has read the whole range, otherwise from the store."""
-        with self._lock:
-            state = self._state
-            if state is not None and self._covered_from <= first and last <= state.position:
-                kept = [
-                    (p, b)
-                    for p, b in sorted(self._batches.items())
-                    if first <= p <= last and b.dataset_id == dataset_id
-                ]
-            else:
-                kept = None
+        kept = self.kept_batches(dataset_id, first, last)
         if kept is not None:
             yield from kept
             return
         for position, batch in self._ledger.batches_between(first, last):
             if batch.dataset_id == dataset_id:
                 yield position, batch
+
+    def kept_batches(
+        self, dataset_id: str, first: int, last: int
+    ) -> list[tuple[int, IngestChain.BatchRecorded]] | None:
+        """As ``batches_between`` when the tail has read the whole range (no store access);
+        else None."""
+        with self._lock:
+            state = self._state
+            if state is None or first < self._covered_from or last > state.position:
+                return None
+            positions = self._positions[
+                bisect_left(self._positions, first) : bisect_right(self._positions, last)
+            ]
+            batches = [(p, self._batches[p]) for p in positions]
+        return [(p, b) for p, b in batches if b.dataset_id == dataset_id]
 
     def _read(self, state: TailState, head: int) -> TailState:
         position, policy, changed = state.position, state.policy_version, state.changed
@@ -143,8 +151,9 @@ class LogTail:
         with self._lock:
             for position, batch in read:
                 self._batches[position] = batch
+                self._positions.append(position)  # read in log order: the list stays sorted
                 self._kept += batch.record_count
-            while self._kept > self._kept_records and self._batches:
-                oldest = min(self._batches)
+            while self._kept > self._kept_records and self._positions:
+                oldest = self._positions.pop(0)
                 self._kept -= self._batches.pop(oldest).record_count
                 self._covered_from = oldest + 1
