@@ -207,3 +207,27 @@ def test_a_kept_decision_is_not_used_past_the_agreements_expiry(
         assert not feed.decision(subscription, dataset, valid_from - timedelta(seconds=1)).allowed
     finally:
         feed.close()
+
+
+def test_a_kept_page_is_the_page_once_everything_it_needs_is_kept(
+    event_store_url: str, governed: GovernedStore
+) -> None:
+    subscription = _subscription(event_store_url, MO_DSAT, SZ)
+    feed = DeliveryFeed(event_store_url, b"tail-secret")
+    try:
+        before = feed.tail.catch_up()
+        _ingest(event_store_url, SZ)
+        tail = feed.tail.catch_up()
+        assert feed.kept_page(subscription, before.position, 20, tail) is None  # nothing made
+
+        page = feed.page(subscription, before.position, 20, tail=tail)
+        kept = feed.kept_page(subscription, before.position, 20, tail)
+
+        assert page.delivered
+        assert kept is not None
+        assert kept.through == page.through
+        assert all(a is b for a, b in zip(kept.delivered, page.delivered, strict=True))
+        # Older positions than the tail has read are never "kept": they come from the store.
+        assert feed.kept_page(subscription, 0, 20, tail) is None
+    finally:
+        feed.close()
