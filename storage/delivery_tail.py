@@ -41,6 +41,9 @@ _READ_PAGE = 500
 # Records of decoded batches kept (a batch is a few hundred to a few thousand records):
 # enough for readers a few batches apart; a reader further behind reads the store.
 KEPT_RECORDS = 100_000
+# After a long pause (no stream followed the log), only the batches of the newest positions
+# are decoded: older ones are read by the few readers that need them, from the store.
+DECODE_WINDOW = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +60,15 @@ class TailState:
 class LogTail:
     """Follows the notification log on demand; safe to share between threads."""
 
-    def __init__(self, ledger: SnapshotLedger, kept_records: int = KEPT_RECORDS) -> None:
+    def __init__(
+        self,
+        ledger: SnapshotLedger,
+        kept_records: int = KEPT_RECORDS,
+        decode_window: int = DECODE_WINDOW,
+    ) -> None:
         self._ledger = ledger
         self._kept_records = kept_records
+        self._decode_window = decode_window
         self._read_lock = threading.Lock()  # one reader at a time; the others wait and share
         self._lock = threading.Lock()
         self._state: TailState | None = None
@@ -131,24 +140,32 @@ class LogTail:
         position, policy, changed = state.position, state.policy_version, state.changed
         start = position + 1
         read: list[tuple[int, IngestChain.BatchRecorded]] = []
+        skipped = 0
         while start <= head:
             page = self._ledger.recorder.select_notifications(start, _READ_PAGE, stop=head)
             if not page:
                 break
             for notification in page:
                 if notification.topic == _BATCH_TOPIC:
+                    changed = notification.id
+                    if notification.id <= head - self._decode_window:
+                        skipped = notification.id  # too old to keep: not decoded
+                        continue
                     event = self._ledger.mapper.to_domain_event(notification)
                     assert isinstance(event, IngestChain.BatchRecorded)
                     read.append((notification.id, event))
-                    changed = notification.id
                 elif notification.topic not in _POLICY_NEUTRAL:
                     policy = changed = notification.id
             start = page[-1].id + 1
-        self._keep(read)
+        self._keep(read, skipped)
         return TailState(head, policy, changed)
 
-    def _keep(self, read: Iterable[tuple[int, IngestChain.BatchRecorded]]) -> None:
+    def _keep(self, read: Iterable[tuple[int, IngestChain.BatchRecorded]], skipped: int) -> None:
         with self._lock:
+            if skipped:  # what is kept now begins after the batches not decoded
+                while self._positions and self._positions[0] <= skipped:
+                    self._kept -= self._batches.pop(self._positions.pop(0)).record_count
+                self._covered_from = max(self._covered_from, skipped + 1)
             for position, batch in read:
                 self._batches[position] = batch
                 self._positions.append(position)  # read in log order: the list stays sorted

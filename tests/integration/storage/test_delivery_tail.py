@@ -231,3 +231,22 @@ def test_a_kept_page_is_the_page_once_everything_it_needs_is_kept(
         assert feed.kept_page(subscription, 0, 20, tail) is None
     finally:
         feed.close()
+
+
+def test_after_a_long_pause_only_the_newest_batches_are_decoded_and_all_still_served(
+    event_store_url: str, ledger: SnapshotLedger
+) -> None:
+    tail = LogTail(ledger, decode_window=1)  # only the newest position is decoded
+    before = tail.catch_up()
+    _ingest(event_store_url, SZ, messages=3)
+
+    after = tail.catch_up()
+
+    assert after.changed == after.position
+    newest = tail.kept_batches(SZ, after.position, after.position)
+    assert newest is not None
+    assert [p for p, _ in newest] == [after.position]
+    assert tail.kept_batches(SZ, before.position + 1, after.position) is None  # not decoded
+    assert _hashes(tail.batches_between(SZ, before.position + 1, after.position)) == (
+        _from_store(ledger, SZ, before.position + 1, after.position)
+    )
