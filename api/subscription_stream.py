@@ -8,9 +8,14 @@ disconnects anywhere resumes with the next record, neither skipping nor repeatin
 scope is fixed by the agreement, and a changed agreement stops the stream.)
 
 The store is read in worker threads a bounded page at a time, so a slow client holds up
-only its own stream. Every page sent is written to the delivery log (untracked: the client
-says where it resumes). While the policy does not grant the subscription, or it is paused,
-the stream says so once and waits; nothing is skipped meanwhile.
+only its own stream. The streams of a process share one tail of the log, the decisions kept
+under it and the partner views made from it (storage.delivery_tail, storage.decision_cache):
+a stored batch wakes the waiting streams at once (api.log_watch), and serving a hundred
+streams reads and decides little more than serving one. Every page sent is written to the
+delivery log (untracked: the client says where it resumes), pages of many streams in one
+write (api.sent_pages). While the policy does not grant the subscription, or it is paused,
+the stream says so once and waits; nothing is skipped meanwhile. ``poll_seconds`` bounds
+how long a waiting stream sleeps when nothing wakes it.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from datetime import UTC, datetime
 from time import monotonic
 
 from api.subscription_services import SubscriptionServices
+from domain.policy import Decision
 from domain.subscription import SubscriptionState
-from storage.delivery_feed import Delivered, FeedPage
+from storage.delivery_feed import Delivered, DeliveryFeed, FeedPage
+from storage.delivery_tail import TailState
 from storage.subscriptions import SubscriptionInfo
 
 RESUME_PATTERN = r"^[0-9]{1,18}(:[0-9]{1,9})?$"
@@ -63,16 +70,9 @@ class ResumePoint:
         return cls(max(int(position) - 1, 0), int(ordinal))
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A record to send, with the id a client resumes from."""
-
-    event_id: str
-    delivered: Delivered
-
-    @property
-    def resume_point(self) -> ResumePoint:
-        return ResumePoint.parse(self.event_id)
+# A record to send: as the feed made it, with the id a client resumes from (``event_id``).
+# Shared with every stream sending it under the same grant, so nothing is made per stream.
+Record = Delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,17 +126,23 @@ async def subscription_stream(
     told: str | None = None
     idle_since = monotonic()
     while True:
-        info = await asyncio.to_thread(services.subscriptions.subscription, subscription_id)
+        seen = _log_changed(services)
+        tail = await services.watch.fresh()
+        read = _read_kept(services, subscription_id, progress.point, timing.page_positions, tail)
+        if read is None:
+            read = await asyncio.to_thread(
+                _read, services, subscription_id, progress.point, timing.page_positions, tail
+            )
+        info, page = read.info, read.page
         if info.state is SubscriptionState.CANCELLED:
             yield Ended(info.state.value, _last_reason(info))
             return
-        page = await _next_page(services, info, progress.point, timing.page_positions)
         why = _why_waiting(info, page)
         if why is not None:
             if why != told:
                 told = why
                 yield Paused(why)
-            await asyncio.sleep(timing.poll_seconds)
+            await _wait_after(services, seen, timing)
             continue
         told = None
         assert page is not None
@@ -152,19 +158,65 @@ async def subscription_stream(
             if progress.point != ResumePoint(page.through):
                 continue  # stopped part-way: the next page says why
         progress.point = ResumePoint(page.through)
-        if page.through >= await asyncio.to_thread(services.feed.head):
+        if page.through >= read.head:
             if monotonic() - idle_since >= timing.heartbeat_seconds:
                 idle_since = monotonic()
                 yield Heartbeat()
-            await asyncio.sleep(timing.poll_seconds)
+            await _wait_after(services, seen, timing)
 
 
-async def _next_page(
-    services: SubscriptionServices, info: SubscriptionInfo, point: ResumePoint, positions: int
-) -> FeedPage | None:
+@dataclass(frozen=True, slots=True)
+class _Read:
+    info: SubscriptionInfo
+    page: FeedPage | None  # None unless the subscription is active
+    head: int  # the newest log position when the page was read
+
+
+def _read(
+    services: SubscriptionServices,
+    subscription_id: str,
+    point: ResumePoint,
+    positions: int,
+    tail: TailState,
+) -> _Read:
+    """The subscription and its next page as of ``tail``, in one trip to a worker thread."""
+    info = services.subscription_now(subscription_id, tail)
     if info.state is not SubscriptionState.ACTIVE:
+        return _Read(info, None, 0)
+    return _Read(info, services.feed.page(info, point.after, positions, tail=tail), tail.position)
+
+
+def _read_kept(
+    services: SubscriptionServices,
+    subscription_id: str,
+    point: ResumePoint,
+    positions: int,
+    tail: TailState,
+) -> _Read | None:
+    """``_read`` when all it needs is kept: usually so for a stream following the head, as
+    the first stream a batch woke read it and made its view. It reads no store, so it runs on
+    the event loop, saving a hundred streams a trip to a worker thread each."""
+    info = services.kept_subscription(subscription_id, tail)
+    if info is None:
         return None
-    return await asyncio.to_thread(services.feed.page, info, point.after, positions)
+    if info.state is not SubscriptionState.ACTIVE:
+        return _Read(info, None, 0)
+    feed = services.opened_feed
+    page = None if feed is None else feed.kept_page(info, point.after, positions, tail)
+    return None if page is None else _Read(info, page, tail.position)
+
+
+async def _wait_after(services: SubscriptionServices, seen: int, timing: StreamTiming) -> None:
+    if _log_changed(services) <= seen:  # else something came while this page was sent
+        await services.watch.wait_after(seen, timing.poll_seconds)
+
+
+def _log_changed(services: SubscriptionServices) -> int:
+    """Where the shared tail was before this page was read: a stream that has read all there
+    was waits for a change after it (one that came meanwhile wakes it at once)."""
+    opened = services.opened_feed
+    state = None if opened is None else opened.tail.state
+    return 0 if state is None else state.changed
 
 
 def _why_waiting(info: SubscriptionInfo, page: FeedPage | None) -> str | None:
@@ -180,17 +232,13 @@ def _last_reason(info: SubscriptionInfo) -> str:
 
 
 def _unseen(page: FeedPage, point: ResumePoint) -> list[Record]:
-    """The page's records with their stream ids, less those the client has already."""
-    records: list[Record] = []
-    ordinal, current = 0, -1
-    for delivered in page.delivered:
-        if delivered.position != current:
-            current, ordinal = delivered.position, 0
-        ordinal += 1
-        if delivered.position == point.after + 1 and ordinal <= point.skip:
-            continue
-        records.append(Record(f"{delivered.position}:{ordinal}", delivered))
-    return records
+    """The page's records less those the client has already: the first ``skip`` of position
+    ``after + 1``, which come first when the page holds that position."""
+    delivered = page.delivered
+    start, skip = 0, min(point.skip, len(delivered))
+    while start < skip and delivered[start].position == point.after + 1:
+        start += 1
+    return delivered[start:]
 
 
 async def _send_while_granted(
@@ -205,20 +253,32 @@ async def _send_while_granted(
     must send nothing more, however slowly the client reads. A chunk is one write, so the
     progress moves once the client's connection has taken it."""
     for first in range(0, len(records), CHECK_EVERY):
-        if not await asyncio.to_thread(_still_granted, services, info, page):
+        if not await _still_granted(services, info, page):
             return
         chunk = records[first : first + CHECK_EVERY]
         yield Records(tuple(chunk))
-        progress.sent.extend(record.delivered for record in chunk)
-        progress.point = chunk[-1].resume_point
+        progress.sent.extend(chunk)
+        progress.point = ResumePoint.parse(chunk[-1].event_id)
     progress.point = ResumePoint(page.through)
 
 
-def _still_granted(services: SubscriptionServices, info: SubscriptionInfo, page: FeedPage) -> bool:
-    feed = services.feed
-    dataset = feed.catalog.get(info.terms.dataset_id)
-    decision = feed.decision(info, dataset, datetime.now(UTC))
+async def _still_granted(
+    services: SubscriptionServices, info: SubscriptionInfo, page: FeedPage
+) -> bool:
+    # The tail caught up after this check began, so a change that returned before it is seen;
+    # the decision is usually kept, and then asked without leaving the event loop.
+    tail = await services.watch.fresh()
+    now = datetime.now(UTC)
+    decision = services.feed.kept_decision(info, now, tail)
+    if decision is None:
+        decision = await asyncio.to_thread(_decision, services.feed, info, now, tail)
     return decision.allowed and decision.agreement_id == page.decision.agreement_id
+
+
+def _decision(
+    feed: DeliveryFeed, info: SubscriptionInfo, at: datetime, tail: TailState
+) -> Decision:
+    return feed.decision(info, feed.dataset(info.terms.dataset_id, tail), at, tail)
 
 
 async def _record_sent(
@@ -234,13 +294,11 @@ async def _record_sent(
     # A page sent whole was read through its end; one cut short, through its last record.
     through = page.through if len(sent) == records else sent[-1].position
     done = FeedPage(sent, through, page.decision)
-    await asyncio.shield(
-        asyncio.to_thread(services.log.record, info, done, sent[0].position, track=False)
-    )
+    await asyncio.shield(services.sent_pages.record((info, done, sent[0].position)))
 
 
 def event_json(record: Record) -> str:
-    return record.delivered.json().decode()
+    return record.body.decode()
 
 
 def paused_json(paused: Paused) -> str:

@@ -2,7 +2,7 @@
 ingested, against the same ingest without subscribers, in one run.
 
     python benchmarks/delivery.py [--subscribers 100] [--records 20000] [--batch-size 1000]
-                                  [--json]
+                                  [--rate RECORDS_PER_SECOND] [--json]
 
 What it does:
 
@@ -20,6 +20,11 @@ What it does:
    time the API and the client process spent meanwhile, then computes each record's latency
    from the moment its batch was stored (the stored event's timestamp) to the moment the
    client read it.
+
+With ``--rate R`` both timed ingests publish at a steady R records/s (a slice every 0.1 s)
+instead of all at once, so latency is measured under a steady load, as in service, rather
+than behind a burst of N records that every subscriber must take at once; the ingest rates
+are then the rates achieved (at most R: below R means the worker fell behind).
 
 Prints the two ingest rates, the slowdown, and latency p50/p99/max over every (subscriber,
 record); ``"ratio"`` is the ingest rate with subscribers over the rate without. Progress goes
@@ -42,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,6 +85,7 @@ AGREEMENT = "bench-sz-hk"
 PURPOSE = "traffic-management"
 STORE_LIMIT_SECONDS = 600.0
 DELIVERY_LIMIT_SECONDS = 900.0
+TICK = 0.1  # seconds between two slices of a steady-rate ingest
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class Options:
     records: int
     batch_size: int
     as_json: bool
+    rate: float | None = None  # records/s; None publishes each phase at once
 
 
 def _free_port() -> int:
@@ -186,26 +193,28 @@ async def _stream(
     client: httpx.AsyncClient, path: str, expected: int, ready: asyncio.Event
 ) -> dict[int, tuple[int, float]]:
     """Reads one SSE stream until ``expected`` records: per log position, the number of
-    records and when the last of them arrived (wall clock)."""
+    records and when the last of them arrived (wall clock). Events are split from the bytes
+    as they arrive, not line by line: the client shares the machine's cores with the API, and
+    its own parsing should delay delivery as little as it can."""
     seen: dict[int, tuple[int, float]] = {}
     received = 0
+    rest = b""
     async with client.stream("GET", path) as response:
         response.raise_for_status()
         ready.set()
-        event_id: str | None = None
-        async for line in response.aiter_lines():
-            if line.startswith("id:"):
-                event_id = line[3:].strip()
-            elif line.startswith("event:") and line[6:].strip() != "record":
-                event_id = None
-            elif line == "" and event_id is not None:
-                position = int(event_id.split(":")[0])
+        async for data in response.aiter_bytes():
+            now = time.time()
+            events = (rest + data).split(b"\n\n")
+            rest = events.pop()
+            for event in events:
+                if b"\nevent: record\n" not in event or not event.startswith(b"id: "):
+                    continue
+                position = int(event[4 : event.index(b":", 4)])
                 count, _ = seen.get(position, (0, 0.0))
-                seen[position] = (count + 1, time.time())
+                seen[position] = (count + 1, now)
                 received += 1
-                event_id = None
-                if received >= expected:
-                    return seen
+            if received >= expected:
+                return seen
     raise BenchmarkError(f"{path}: the stream ended after {received} of {expected} records")
 
 
@@ -250,16 +259,29 @@ async def _ingest(
     worker: subprocess.Popen[bytes],
     label: str,
 ) -> float:
-    """Publishes ``rows`` and waits until stored; returns records per second."""
+    """Publishes ``rows`` (at ``options.rate`` when given) and waits until stored; returns
+    records per second."""
     producer = make_producer(broker)
     await producer.start()
     try:
+        provenance = make_provenance(dataset, label)
+        per_tick = len(rows) if options.rate is None else max(1, round(options.rate * TICK))
+        last: dict[int, int] = {}
         started = time.monotonic()
-        report = await publish_rows(
-            producer, dataset, rows, make_provenance(dataset, label), batch_size=options.batch_size
-        )
+        for tick, first in enumerate(range(0, len(rows), per_tick)):
+            if options.rate is not None:
+                await asyncio.sleep(max(0.0, started + tick * TICK - time.monotonic()))
+            report = await publish_rows(
+                producer,
+                dataset,
+                rows[first : first + per_tick],
+                provenance,
+                batch_size=options.batch_size,
+            )
+            for partition, offset in report.last_offsets().items():
+                last[partition] = max(offset, last.get(partition, -1))
         await wait_until_stored(
-            ledger, dataset.ingest_topic, report.last_offsets(), worker, STORE_LIMIT_SECONDS, label
+            ledger, dataset.ingest_topic, last, worker, STORE_LIMIT_SECONDS, label
         )
         return len(rows) / (time.monotonic() - started)
     finally:
@@ -305,12 +327,13 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
             ):
                 log("warming the worker up (the group join takes several seconds) …")
                 warm = make_rows(dataset.partitions * 8, seed=1)
-                await _ingest(broker.bootstrap, dataset, warm, options, ledger, worker, "warm")
+                at_once = replace(options, rate=None)  # the untimed ingests
+                await _ingest(broker.bootstrap, dataset, warm, at_once, ledger, worker, "warm")
                 start = datetime.now(UTC) - timedelta(days=3)
                 # The first large ingest after start-up is slower (the store and the worker
                 # settle): it is run once untimed, so both timed phases start alike.
                 primer = make_rows(options.records, start=start - timedelta(days=1), seed=4)
-                await _ingest(broker.bootstrap, dataset, primer, options, ledger, worker, "primer")
+                await _ingest(broker.bootstrap, dataset, primer, at_once, ledger, worker, "primer")
                 quiet = make_rows(options.records, start=start, seed=2)
                 log(f"ingesting {options.records} records without subscribers …")
                 rate_without = await _ingest(
@@ -387,6 +410,7 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
         "subscribers": options.subscribers,
         "records": options.records,
         "batch_size": options.batch_size,
+        "rate": options.rate,
         "ingest_records_per_second_without": round(rate_without),
         "ingest_records_per_second_with": round(rate_with),
         "ingest_slowdown": round(1 - rate_with / rate_without, 3),
@@ -402,9 +426,10 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
 
 
 def report(result: dict[str, Any]) -> None:
+    pace = "at once" if result["rate"] is None else f"at {result['rate']:,.0f} records/s"
     log(
         f"{result['subscribers']} SSE subscribers, {result['records']} records each way "
-        f"(batches of {result['batch_size']}):"
+        f"(batches of {result['batch_size']}, published {pace}):"
     )
     log(f"  ingest without subscribers {result['ingest_records_per_second_without']:>9,} rec/s")
     log(f"  ingest with subscribers    {result['ingest_records_per_second_with']:>9,} rec/s")
@@ -426,11 +451,16 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument(
+        "--rate", type=float, help="publish at this many records/s (default: all at once)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.subscribers < 1 or args.records < 1 or args.batch_size < 1:
         parser.error("--subscribers, --records and --batch-size must be at least 1")
-    return Options(args.subscribers, args.records, args.batch_size, args.json)
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be positive")
+    return Options(args.subscribers, args.records, args.batch_size, args.json, args.rate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,8 +12,8 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,9 +23,11 @@ from cloudevents.core.v1.event import CloudEvent
 
 from domain.dataset import DatasetDefinition
 from domain.ingest import IngestChain
-from domain.policy import Caller, Decision, DecisionReason
+from domain.policy import Decision, DecisionReason
 from domain.transformation import TransformationKind
 from storage.catalog import Catalog
+from storage.decision_cache import DecisionCache
+from storage.delivery_tail import LogTail, TailState
 from storage.governance import Governance
 from storage.parquet_snapshot import records_table
 from storage.policy_view import partner_view, pseudonym_key
@@ -53,6 +55,12 @@ class Delivered:
     record_id: str
     event: CloudEvent
     body: bytes  # its structured-mode CloudEvents JSON, made once
+    # "P:k": the k-th record of position P in the partner's view (stable for one grant), the
+    # id a stream's client resumes from.
+    event_id: str = ""
+    # Encodings a delivery point made of it, by name: one Delivered is shared by every
+    # subscription reading the position under the same grant, so each is made once.
+    rendered: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def json(self) -> bytes:
         """The structured-mode CloudEvents JSON of the event."""
@@ -86,10 +94,13 @@ class DeliveryFeed:
         self.ledger = SnapshotLedger(event_store_url)
         self.catalog = Catalog(event_store_url)
         self.governance = Governance(event_store_url)
+        self.tail = LogTail(self.ledger)
+        self._kept = DecisionCache(self.catalog, self.governance)
         self._secret = pseudonym_secret
         self._views: OrderedDict[tuple[Hashable, int], list[Delivered]] = OrderedDict()
         self._cached_events = 0
         self._lock = threading.Lock()
+        self._making: dict[tuple[Hashable, int], threading.Event] = {}  # views being made
 
     def close(self) -> None:
         self.ledger.close()
@@ -97,8 +108,8 @@ class DeliveryFeed:
         self.governance.close()
 
     def head(self) -> int:
-        """The newest log position."""
-        return self.ledger.position()
+        """The newest log position (read through the shared tail, which follows it)."""
+        return self.tail.catch_up().position
 
     def page(
         self,
@@ -106,30 +117,110 @@ class DeliveryFeed:
         after: int,
         max_positions: int = 10_000,
         at: datetime | None = None,
+        tail: TailState | None = None,
     ) -> FeedPage:
-        """The subscription's records in (after, after + max_positions], as granted at ``at``."""
+        """The subscription's records in (after, after + max_positions], as granted at ``at``.
+
+        ``tail``: a state of the tail read after this call was asked for (the caller caught
+        up already); by default the tail catches up first."""
+        # The tail first: the decision is then at least as new as every record read.
+        tail = tail or self.tail.catch_up()
+        page = self._page(subscription, after, max_positions, at or datetime.now(UTC), tail)
+        assert page is not None
+        return page
+
+    def kept_page(
+        self, subscription: SubscriptionInfo, after: int, max_positions: int, tail: TailState
+    ) -> FeedPage | None:
+        """``page`` as of ``tail`` if everything it needs is kept already (the definition, the
+        decision, the batches and their views): it reads no store, so an event loop may call
+        it. Otherwise None."""
+        return self._page(
+            subscription, after, max_positions, datetime.now(UTC), tail, kept_only=True
+        )
+
+    def _page(
+        self,
+        subscription: SubscriptionInfo,
+        after: int,
+        max_positions: int,
+        at: datetime,
+        tail: TailState,
+        *,
+        kept_only: bool = False,
+    ) -> FeedPage | None:
         terms = subscription.terms
-        dataset = self.catalog.get(terms.dataset_id)
-        decision = self.decision(subscription, dataset, at or datetime.now(UTC))
+        version = tail.policy_version
+        if kept_only:
+            dataset = self._kept.kept_dataset(terms.dataset_id, version)
+            if dataset is None:
+                return None
+            kept = self._kept.kept(terms.partner_id, terms.dataset_id, at, version)
+            if kept is None:
+                return None
+            decision = kept
+        else:
+            dataset = self._kept.dataset(terms.dataset_id, version)
+            decision = self._kept.decision(terms.partner_id, dataset, at, version)
         after = max(after, terms.start_position - 1)
         if not decision.allowed or decision.agreement_id != terms.agreement_id:
             return FeedPage([], after, decision, _why_stopped(terms.agreement_id, decision))
         if any(t.kind is TransformationKind.AGGREGATE for t in decision.transformations):
             # Windows with a minimum count per group cannot be told apart record by record.
             return FeedPage([], after, decision, AGGREGATED_GRANT)
-        last = min(self.head(), after + max_positions)
+        last = min(tail.position, after + max_positions)
         if last <= after:
             return FeedPage([], after, decision)
+        if kept_only:
+            delivered = self._kept_views(terms.partner_id, dataset, decision, after, last)
+            return None if delivered is None else FeedPage(delivered, last, decision)
         return FeedPage(
             self._delivered(terms.partner_id, dataset, decision, after, last), last, decision
         )
 
+    def _kept_views(
+        self,
+        partner_id: str,
+        dataset: DatasetDefinition,
+        decision: Decision,
+        after: int,
+        last: int,
+    ) -> list[Delivered] | None:
+        batches = self.tail.kept_batches(dataset.id, after + 1, last)
+        if batches is None:
+            return None
+        grant = (partner_id, dataset.id, _grant_key(decision))
+        delivered: list[Delivered] = []
+        with self._lock:
+            for position, _ in batches:
+                view = self._views.get((grant, position))
+                if view is None:
+                    return None
+                delivered.extend(view)
+        return delivered
+
     def decision(
-        self, subscription: SubscriptionInfo, dataset: DatasetDefinition, at: datetime
+        self,
+        subscription: SubscriptionInfo,
+        dataset: DatasetDefinition,
+        at: datetime,
+        tail: TailState | None = None,
     ) -> Decision:
-        partner = self.governance.partner(subscription.terms.partner_id, at)
-        caller = Caller(partner.partner_id, partner.region, partner.clearance)
-        return self.governance.decide(caller, dataset, at)
+        """The partner's decision now: kept ones are used only once the tail has read every
+        change recorded before this call (``tail`` as for ``page``)."""
+        version = (tail or self.tail.catch_up()).policy_version
+        return self._kept.decision(subscription.terms.partner_id, dataset, at, version)
+
+    def dataset(self, dataset_id: str, tail: TailState | None = None) -> DatasetDefinition:
+        """The dataset's definition now (kept like decisions)."""
+        return self._kept.dataset(dataset_id, (tail or self.tail.catch_up()).policy_version)
+
+    def kept_decision(
+        self, subscription: SubscriptionInfo, at: datetime, tail: TailState
+    ) -> Decision | None:
+        """The decision ``decision`` would give, if it is kept (no store access); else None."""
+        terms = subscription.terms
+        return self._kept.kept(terms.partner_id, terms.dataset_id, at, tail.policy_version)
 
     def _delivered(
         self,
@@ -143,17 +234,26 @@ class DeliveryFeed:
         a position's view is made once per grant and shared by every subscription reading it
         under the same decision (many consumers of one partner read the same records)."""
         grant = (partner_id, dataset.id, _grant_key(decision))
-        batches = list(_batches_of(self.ledger, dataset.id, after + 1, last))
-        with self._lock:
-            missing = [(p, b) for p, b in batches if (grant, p) not in self._views]
-        if missing:
-            made = self._views_of(partner_id, dataset, decision, missing)
-            with self._lock:
-                for position, view in made.items():
-                    self._views[(grant, position)] = view
-                    self._cached_events += len(view)
-                while self._cached_events > _VIEW_CACHE_EVENTS and len(self._views) > 1:
-                    self._cached_events -= len(self._views.popitem(last=False)[1])
+        batches = list(self.tail.batches_between(dataset.id, after + 1, last))
+        # Streams woken by the same batch ask for its view together: one makes it while the
+        # others wait for that position only, then they share it. A reader far behind makes
+        # its own old positions without holding up those reading new ones.
+        mine, theirs = self._claim(grant, batches)
+        if mine:
+            try:
+                made = self._views_of(partner_id, dataset, decision, mine)
+                with self._lock:
+                    for position, view in made.items():
+                        self._views[(grant, position)] = view
+                        self._cached_events += len(view)
+                    while self._cached_events > _VIEW_CACHE_EVENTS and len(self._views) > 1:
+                        self._cached_events -= len(self._views.popitem(last=False)[1])
+            finally:
+                with self._lock:
+                    for position, _ in mine:
+                        self._making.pop((grant, position)).set()
+        for made_elsewhere in theirs:
+            made_elsewhere.wait()
         delivered: list[Delivered] = []
         for position, batch in batches:
             with self._lock:
@@ -164,6 +264,26 @@ class DeliveryFeed:
                 ]
             delivered.extend(cached)
         return delivered
+
+    def _claim(
+        self, grant: Hashable, batches: list[tuple[int, IngestChain.BatchRecorded]]
+    ) -> tuple[list[tuple[int, IngestChain.BatchRecorded]], list[threading.Event]]:
+        """The positions without a view that this reader is to make, and the events of those
+        another reader is making."""
+        mine: list[tuple[int, IngestChain.BatchRecorded]] = []
+        theirs: list[threading.Event] = []
+        with self._lock:
+            for position, batch in batches:
+                key = (grant, position)
+                if key in self._views:
+                    continue
+                making = self._making.get(key)
+                if making is None:
+                    self._making[key] = threading.Event()
+                    mine.append((position, batch))
+                else:
+                    theirs.append(making)
+        return mine, theirs
 
     def _views_of(
         self,
@@ -194,18 +314,17 @@ class DeliveryFeed:
         made: dict[int, list[Delivered]] = {position: [] for position, _ in batches}
         for position, row in zip(kept, json_records(view), strict=True):
             event = _event(dataset, decision, row, position, digests[position])
-            made[position].append(
-                Delivered(position, str(row["record_id"]), event, _JSON.write(event))
+            into = made[position]
+            into.append(
+                Delivered(
+                    position,
+                    str(row["record_id"]),
+                    event,
+                    _JSON.write(event),
+                    f"{position}:{len(into) + 1}",
+                )
             )
         return made
-
-
-def _batches_of(
-    ledger: SnapshotLedger, dataset_id: str, first: int, last: int
-) -> Iterator[tuple[int, IngestChain.BatchRecorded]]:
-    for position, batch in ledger.batches_between(first, last):
-        if batch.dataset_id == dataset_id:
-            yield position, batch
 
 
 def _grant_key(decision: Decision) -> Hashable:

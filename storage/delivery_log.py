@@ -91,20 +91,7 @@ class DeliveryLog(LedgerApplication):
             if tracking is not None and page.through > self.delivered_up_to(terms.subscription_id):
                 self.events.put([], tracking=tracking)
             return
-        ids = [d.record_id for d in page.delivered]
-        entry = DeliveryRecord(
-            at=at or datetime.now(UTC),
-            subscription_id=terms.subscription_id,
-            partner_id=terms.partner_id,
-            dataset_id=terms.dataset_id,
-            channel=terms.channel.value,
-            agreement_id=page.decision.agreement_id or "",
-            whitelist_version=page.decision.whitelist_version,
-            first_position=first_position,
-            last_position=page.through,
-            records=len(ids),
-            record_ids_digest=record_ids_digest(ids),
-        )
+        entry = _entry(subscription, page, first_position, at or datetime.now(UTC))
         self.events.put(entry.collect_events(), tracking=tracking)
         if not track:
             self._note_streamed(terms.subscription_id, page.through)
@@ -151,6 +138,19 @@ class DeliveryLog(LedgerApplication):
         state = vars(self.mapper.to_domain_event(notification))
         return DeliveryEntry(notification.id, **{k: state[k] for k in _STATE_FIELDS})
 
+    def record_untracked(self, sent: list[tuple[SubscriptionInfo, FeedPage, int]]) -> None:
+        """Record pages sent by streams the API serves (their clients say where they resume,
+        so no position moves), all in one write: (subscription, page, first position)."""
+        now = datetime.now(UTC)
+        events = [
+            event
+            for subscription, page, first_position in sent
+            if page.delivered
+            for event in _entry(subscription, page, first_position, now).collect_events()
+        ]
+        if events:
+            self.events.put(events)
+
     def entries(
         self,
         partner_id: str | None = None,
@@ -185,3 +185,23 @@ class DeliveryLog(LedgerApplication):
                         break
             begin = notifications[-1].id + 1
         return found
+
+
+def _entry(
+    subscription: SubscriptionInfo, page: FeedPage, first_position: int, at: datetime
+) -> DeliveryRecord:
+    terms = subscription.terms
+    ids = [d.record_id for d in page.delivered]
+    return DeliveryRecord(
+        at=at,
+        subscription_id=terms.subscription_id,
+        partner_id=terms.partner_id,
+        dataset_id=terms.dataset_id,
+        channel=terms.channel.value,
+        agreement_id=page.decision.agreement_id or "",
+        whitelist_version=page.decision.whitelist_version,
+        first_position=first_position,
+        last_position=page.through,
+        records=len(ids),
+        record_ids_digest=record_ids_digest(ids),
+    )

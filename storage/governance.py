@@ -356,6 +356,25 @@ class Governance(LedgerApplication):
             caller, dataset, views, self.whitelist(), self.regions, at or datetime.now(UTC), purpose
         )
 
+    def decide_for_period(
+        self, caller: Caller, dataset: DatasetDefinition, at: datetime
+    ) -> tuple[Decision, datetime | None, datetime | None]:
+        """The decision at ``at``, and the period around it in which time alone cannot change
+        it: [since, until), bounded by the nearest moments an agreement of the caller or a
+        whitelist rule starts or ends (None: unbounded). Changes recorded meanwhile can."""
+        views = (
+            []
+            if caller.partner_id is None
+            else [AgreementView(i.terms, i.state) for i in self.agreements(caller.partner_id)]
+        )
+        whitelist = self.whitelist()
+        decision = decide(caller, dataset, views, whitelist, self.regions, at)
+        moments = [m for view in views for m in (view.terms.valid_from, view.terms.valid_until)]
+        moments += [m for rule in whitelist.rules for m in (rule.valid_from, rule.valid_until)]
+        since = max((m for m in moments if m is not None and m <= at), default=None)
+        until = min((m for m in moments if m is not None and m > at), default=None)
+        return decision, since, until
+
     # Internals
 
     def _crossing_rules(

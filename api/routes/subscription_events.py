@@ -31,6 +31,7 @@ from api.subscription_stream import (
     Ended,
     Heartbeat,
     Paused,
+    Record,
     Records,
     ResumePoint,
     StreamItem,
@@ -172,14 +173,21 @@ async def _server_sent(stream: AsyncIterator[StreamItem]) -> AsyncIterator[str]:
 
 def _sse_event(item: StreamItem) -> str:
     if isinstance(item, Records):
-        return "".join(
-            f"id: {r.event_id}\nevent: record\n{_data(event_json(r))}\n" for r in item.records
-        )
+        return "".join(_sse_record(r) for r in item.records)
     if isinstance(item, Paused):
         return f"event: paused\n{_data(paused_json(item))}\n"
     if isinstance(item, Ended):
         return f"event: {item.state}\n{_data(ended_json(item))}\n"
     return ": heartbeat\n\n"
+
+
+def _sse_record(record: Record) -> str:
+    # Made once per record and grant, and shared by every stream that sends it.
+    frame = record.rendered.get("sse")
+    if frame is None:
+        frame = f"id: {record.event_id}\nevent: record\n{_data(event_json(record))}\n"
+        record.rendered["sse"] = frame
+    return frame
 
 
 def _data(text: str) -> str:
@@ -253,12 +261,18 @@ async def _first_message(websocket: WebSocket) -> str | None:
 
 def _frames(item: StreamItem) -> list[str]:
     if isinstance(item, Records):
-        return [
-            f'{{"type":"record","id":{json.dumps(r.event_id)},"event":{event_json(r)}}}'
-            for r in item.records
-        ]
+        return [_socket_record(r) for r in item.records]
     if isinstance(item, Paused):
         return [json.dumps({"type": "paused", "reason": item.reason})]
     if isinstance(item, Heartbeat):
         return [json.dumps({"type": "heartbeat"})]
     return [json.dumps({"type": item.state, "reason": item.reason})]
+
+
+def _socket_record(record: Record) -> str:
+    frame = record.rendered.get("websocket")
+    if frame is None:
+        event_id = json.dumps(record.event_id)
+        frame = f'{{"type":"record","id":{event_id},"event":{event_json(record)}}}'
+        record.rendered["websocket"] = frame
+    return frame
