@@ -69,6 +69,11 @@ _STATE_FIELDS = [f.name for f in fields(DeliveryEntry) if f.name != "position"]
 class DeliveryLog(LedgerApplication):
     """Records deliveries; answers where a relay resumes and what a partner received."""
 
+    def __init__(self, event_store_url: str) -> None:
+        super().__init__(event_store_url)
+        # The furthest position each stream of this process noted: most pages need no look-up.
+        self._streamed: dict[str, int] = {}
+
     def delivered_up_to(self, subscription_id: str) -> int:
         """The last log position the relay has delivered this subscription through."""
         return self.ledger.max_tracking_id(tracking_name(subscription_id)) or 0
@@ -103,11 +108,14 @@ class DeliveryLog(LedgerApplication):
     def _note_streamed(self, subscription_id: str, through: int) -> None:
         # Not where a stream resumes (its client says that), only how far delivery has come,
         # so the subscription's progress is read without going through its deliveries.
-        if through <= self.streamed_up_to(subscription_id):
+        if through <= self._streamed.get(subscription_id, 0):
             return
-        # Another stream of the subscription may note the same position first.
-        with contextlib.suppress(IntegrityError):
-            self.events.put([], tracking=Tracking(streamed_name(subscription_id), through))
+        noted = self.streamed_up_to(subscription_id)
+        if through > noted:
+            # Another stream of the subscription may note the same position first.
+            with contextlib.suppress(IntegrityError):
+                self.events.put([], tracking=Tracking(streamed_name(subscription_id), through))
+        self._streamed[subscription_id] = max(through, noted)
 
     def records_since(self, since: datetime) -> dict[str, int]:
         """Records delivered per subscription at or after ``since``, read from the newest
@@ -150,6 +158,12 @@ class DeliveryLog(LedgerApplication):
         ]
         if events:
             self.events.put(events)
+        furthest: dict[str, int] = {}
+        for subscription, page, _ in sent:
+            sid = subscription.terms.subscription_id
+            furthest[sid] = max(furthest.get(sid, 0), page.through)
+        for sid, through in furthest.items():
+            self._note_streamed(sid, through)
 
     def entries(
         self,

@@ -83,3 +83,22 @@ def test_the_rate_counts_only_deliveries_since_the_moment_asked_for(
         second.terms.subscription_id: 4,
     }
     assert log.records_since(now + timedelta(seconds=1)) == {}
+
+
+def test_pages_written_together_note_each_streams_furthest_position(
+    subscribed: tuple[DeliveryLog, Governance, list[SubscriptionInfo]],
+) -> None:
+    log, governance, (first, second) = subscribed
+
+    log.record_untracked(
+        [
+            (first, _page(governance, 12, 2), 1),
+            (second, _page(governance, 9, 1), 1),
+            (first, _page(governance, 15, 1), 13),
+        ]
+    )
+    log.record_untracked([(first, _page(governance, 14, 1), 13)])  # resumed from earlier
+
+    assert log.streamed_up_to(first.terms.subscription_id) == 15
+    assert log.streamed_up_to(second.terms.subscription_id) == 9
+    assert sum(log.records_since(datetime.now(UTC) - timedelta(minutes=1)).values()) == 5
