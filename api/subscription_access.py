@@ -21,6 +21,7 @@ from api.subscription_schemas import DeliveryProgress, StateChange, Subscription
 from api.subscription_services import SubscriptionServices
 from domain.errors import SubscriptionNotFoundError
 from domain.subscription import Channel
+from storage.delivery_log import RecentDeliveries
 from storage.governance import Governance
 from storage.subscriptions import SubscriptionInfo, webhook_secret
 
@@ -91,9 +92,10 @@ def views(
     if not infos:
         return []
     head = services.feed.head()
-    recent = services.log.records_since(datetime.now(UTC) - RATE_WINDOW)
+    recent = services.log.recent_progress(datetime.now(UTC) - RATE_WINDOW)
+    none = RecentDeliveries(0, 0)
     return [
-        _view(services, info, head, recent.get(info.terms.subscription_id, 0), show_secret)
+        _view(services, info, head, recent.get(info.terms.subscription_id, none), show_secret)
         for info in infos
     ]
 
@@ -102,14 +104,17 @@ def _view(
     services: SubscriptionServices,
     info: SubscriptionInfo,
     head: int,
-    recent: int,
+    recent: RecentDeliveries,
     show_secret: bool,
 ) -> SubscriptionView:
     terms = info.terms
     if terms.channel in _RELAYED:
         delivered = services.log.delivered_up_to(terms.subscription_id)
     else:
-        delivered = services.log.streamed_up_to(terms.subscription_id)
+        # Streams note how far they sent at most once a second; the last minute's deliveries
+        # say the rest.
+        noted = services.log.streamed_up_to(terms.subscription_id)
+        delivered = max(noted, recent.furthest_position)
     delivered = max(delivered, terms.start_position - 1)
     webhook = terms.channel is Channel.WEBHOOK
     secret = None
@@ -134,7 +139,7 @@ def _view(
             head_position=head,
             delivered_position=delivered,
             lag=max(0, head - delivered),
-            records_last_minute=recent,
+            records_last_minute=recent.records,
         ),
         signing_secret=secret,
     )

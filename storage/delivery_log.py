@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.utils import get_topic
@@ -64,6 +67,12 @@ class DeliveryEntry:
 
 
 _STATE_FIELDS = [f.name for f in fields(DeliveryEntry) if f.name != "position"]
+_NOTE_EVERY_SECONDS = 1.0
+
+
+class RecentDeliveries(NamedTuple):
+    records: int
+    furthest_position: int
 
 
 class DeliveryLog(LedgerApplication):
@@ -73,6 +82,15 @@ class DeliveryLog(LedgerApplication):
         super().__init__(event_store_url)
         # The furthest position each stream of this process noted: most pages need no look-up.
         self._streamed: dict[str, int] = {}
+        # Positions streams sent but not noted yet, and when each subscription was last noted:
+        # a note is its own transaction, so a busy stream notes at most once a second.
+        self._unnoted: dict[str, int] = {}
+        self._noted_at: dict[str, float] = {}
+        self._notes_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.note_streamed(every=0.0)
+        super().close()
 
     def delivered_up_to(self, subscription_id: str) -> int:
         """The last log position the relay has delivered this subscription through."""
@@ -117,10 +135,11 @@ class DeliveryLog(LedgerApplication):
                 self.events.put([], tracking=Tracking(streamed_name(subscription_id), through))
         self._streamed[subscription_id] = max(through, noted)
 
-    def records_since(self, since: datetime) -> dict[str, int]:
-        """Records delivered per subscription at or after ``since``, read from the newest
-        delivery back until an older one (or, with none, a bounded stretch of the log)."""
-        counts: dict[str, int] = {}
+    def recent_progress(self, since: datetime) -> dict[str, RecentDeliveries]:
+        """Per subscription, the records delivered at or after ``since`` and the furthest
+        position they reached, read from the newest delivery back until an older one (or,
+        with none, a bounded stretch of the log)."""
+        recent: dict[str, RecentDeliveries] = {}
         stop = self.recorder.max_notification_id() or 0
         floor = max(0, stop - _RATE_SCAN_POSITIONS)
         while stop > floor:
@@ -132,15 +151,21 @@ class DeliveryLog(LedgerApplication):
             for notification in window:
                 entry = self._entry(notification)
                 if entry.at >= since:
-                    counts[entry.subscription_id] = (
-                        counts.get(entry.subscription_id, 0) + entry.records
+                    before = recent.get(entry.subscription_id, RecentDeliveries(0, 0))
+                    recent[entry.subscription_id] = RecentDeliveries(
+                        before.records + entry.records,
+                        max(before.furthest_position, entry.last_position),
                     )
                 else:
                     older = True
             if older:
                 break
             stop = start - 1
-        return counts
+        return recent
+
+    def records_since(self, since: datetime) -> dict[str, int]:
+        """Records delivered per subscription at or after ``since``."""
+        return {sid: r.records for sid, r in self.recent_progress(since).items()}
 
     def _entry(self, notification: Notification) -> DeliveryEntry:
         state = vars(self.mapper.to_domain_event(notification))
@@ -158,11 +183,28 @@ class DeliveryLog(LedgerApplication):
         ]
         if events:
             self.events.put(events)
-        furthest: dict[str, int] = {}
-        for subscription, page, _ in sent:
-            sid = subscription.terms.subscription_id
-            furthest[sid] = max(furthest.get(sid, 0), page.through)
-        for sid, through in furthest.items():
+        with self._notes_lock:
+            for subscription, page, _ in sent:
+                sid = subscription.terms.subscription_id
+                self._unnoted[sid] = max(self._unnoted.get(sid, 0), page.through)
+        self.note_streamed()
+
+    def note_streamed(self, every: float = _NOTE_EVERY_SECONDS) -> None:
+        """Note how far each stream has sent, for subscriptions not noted in ``every`` s.
+
+        A page not noted yet is still found by ``recent_progress`` for a minute, and the
+        next write (or closing) notes it."""
+        now = time.monotonic()
+        with self._notes_lock:
+            due = {
+                sid: through
+                for sid, through in self._unnoted.items()
+                if now - self._noted_at.get(sid, -math.inf) >= every
+            }
+            for sid in due:
+                del self._unnoted[sid]
+                self._noted_at[sid] = now
+        for sid, through in due.items():
             self._note_streamed(sid, through)
 
     def entries(

@@ -102,3 +102,19 @@ def test_pages_written_together_note_each_streams_furthest_position(
     assert log.streamed_up_to(first.terms.subscription_id) == 15
     assert log.streamed_up_to(second.terms.subscription_id) == 9
     assert sum(log.records_since(datetime.now(UTC) - timedelta(minutes=1)).values()) == 5
+
+
+def test_a_busy_stream_notes_at_most_once_a_second_and_the_rest_is_read_from_recent_deliveries(
+    subscribed: tuple[DeliveryLog, Governance, list[SubscriptionInfo]],
+) -> None:
+    log, governance, (first, _) = subscribed
+    sid = first.terms.subscription_id
+
+    log.record_untracked([(first, _page(governance, 10, 1), 1)])
+    log.record_untracked([(first, _page(governance, 20, 1), 11)])  # within the second
+
+    assert log.streamed_up_to(sid) == 10
+    recent = log.recent_progress(datetime.now(UTC) - timedelta(minutes=1))
+    assert recent[sid].furthest_position == 20
+    log.note_streamed(every=0.0)  # as closing does
+    assert log.streamed_up_to(sid) == 20
