@@ -187,6 +187,7 @@ def serve_api(
     from api.app import create_app
     from api.auth import UnsafeSettingsError
     from api.settings import ApiSettings
+    from streams.garbage_collection import tune_garbage_collector
 
     try:
         settings = ApiSettings()
@@ -204,6 +205,9 @@ def serve_api(
         app = create_app(settings)
     except UnsafeSettingsError as error:
         raise RuntimeFailureError(str(error)) from None
+    # Streams allocate per event as the worker does per record: the default thresholds gave
+    # collection pauses that showed in the p99 of delivery (benchmarks/delivery.py).
+    tune_garbage_collector()
     uvicorn.run(
         app,
         host=settings.host,

@@ -8,7 +8,6 @@ starts again over the new topic list.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -22,6 +21,7 @@ from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
 from storage.settings import StorageSettings
 from streams.app import create_app
+from streams.garbage_collection import tune_garbage_collector
 from streams.processor import IngestProcessor
 from streams.settings import StreamsSettings
 
@@ -45,20 +45,6 @@ def wait_for_datasets(catalog: Catalog, poll_seconds: float) -> list[str]:
         time.sleep(poll_seconds)
 
 
-# Each batch allocates thousands of short-lived lists and tuples. With CPython's default
-# thresholds a collection ran every 700 of them, and the frequent older-generation passes
-# re-scanned the whole process: about 2 µs of a record's 9.7 µs of worker CPU. What the
-# process built before consuming (modules, app, clients) lives as long as it does, so it is
-# frozen out of every collection, and collections run less often. Cycles are still collected.
-_GC_THRESHOLDS = (50_000, 20, 20)
-
-
-def _tune_garbage_collector() -> None:
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLDS)
-
-
 def run_worker(streams: StreamsSettings, storage: StorageSettings) -> bool:
     """Run until signalled (returns False) or until the catalog changes (returns True)."""
     catalog = Catalog(storage.event_store_url)
@@ -78,7 +64,7 @@ def run_worker(streams: StreamsSettings, storage: StorageSettings) -> bool:
             os.kill(os.getpid(), signal.SIGTERM)
 
     log.info("ingest worker consuming %d topics from %s", len(topics), streams.bootstrap_servers)
-    _tune_garbage_collector()
+    tune_garbage_collector()
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, override_logging=False)
     try:
         worker.execute_from_commandline()
