@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from hmac import compare_digest
 
 from domain.errors import MerkleProofError, MerkleRangeError
@@ -166,6 +167,37 @@ def verify_consistency(
         raise MerkleProofError("the consistency proof does not lead to the old root")
     if not compare_digest(sr, new_root):
         raise MerkleProofError("the consistency proof does not lead to the new root")
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleFrontier:
+    """The roots of the perfect subtrees that make up a tree of ``size`` leaves, left to right:
+    enough to append a leaf and compute the root in O(log n) without the leaves themselves
+    (at most 64 hashes), so a follower of the log can resume from the last head it recorded."""
+
+    size: int = 0
+    subtree_roots: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.size < 0 or len(self.subtree_roots) != self.size.bit_count():
+            raise MerkleRangeError(f"a tree of {self.size} leaves has one subtree per set bit")
+
+    def append(self, leaf: bytes) -> MerkleFrontier:
+        """The frontier after appending one leaf hash: equal-sized subtrees merge, as in
+        binary addition."""
+        roots, node, carry = list(self.subtree_roots), leaf, self.size
+        while carry & 1:
+            node = node_hash(roots.pop(), node)
+            carry >>= 1
+        return MerkleFrontier(self.size + 1, (*roots, node))
+
+    def root(self) -> bytes:
+        if not self.subtree_roots:
+            return EMPTY_ROOT
+        result = self.subtree_roots[-1]
+        for left in reversed(self.subtree_roots[:-1]):
+            result = node_hash(left, result)
+        return result
 
 
 def _subtree_root(leaf_hashes: Sequence[bytes], start: int, end: int) -> bytes:

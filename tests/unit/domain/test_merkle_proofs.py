@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from domain.errors import MerkleProofError, MerkleRangeError, TreeHeadError
 from domain.merkle import (
+    MerkleFrontier,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -269,3 +270,15 @@ def test_the_signed_bytes_are_the_documented_layout() -> None:
     assert head.canonical_bytes() == (
         f"baylink tree head v1\n3\n{bytes(range(32)).hex()}\n{micros}\n{'ab' * 32}\n".encode()
     )
+
+
+def test_a_frontier_grown_leaf_by_leaf_has_the_root_of_every_prefix() -> None:
+    hashes = leaves(300)
+    frontier = MerkleFrontier()
+    assert frontier.root() == root_hash([])
+    for size, leaf in enumerate(hashes, start=1):
+        frontier = frontier.append(leaf)
+        assert frontier.root() == root_hash(hashes, size)
+        assert len(frontier.subtree_roots) == size.bit_count()
+    with pytest.raises(MerkleRangeError):
+        MerkleFrontier(3, frontier.subtree_roots[:1])
