@@ -91,3 +91,15 @@ class SubscriptionStateError(DomainError):
 
 class SubscriptionNotFoundError(DomainError):
     """No subscription with this id exists (or the caller may not see it)."""
+
+
+class MerkleRangeError(DomainError):
+    """A Merkle tree size, leaf index or proof range lies outside the tree it names."""
+
+
+class MerkleProofError(DomainError):
+    """A Merkle inclusion or consistency proof does not prove what it claims."""
+
+
+class TreeHeadError(DomainError):
+    """A tree head is malformed, or its signature does not verify under the given key."""
