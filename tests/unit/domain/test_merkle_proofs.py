@@ -47,6 +47,25 @@ def rejected(check: Callable[[], object]) -> bool:
     return False
 
 
+def path_mutations(
+    proof: Proof, rng: random.Random, claim: Callable[[Proof], Callable[[], None]]
+) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A sibling changed, the path cut short, two siblings swapped."""
+    if proof:
+        at = rng.randrange(len(proof))
+        yield (
+            "wrong sibling",
+            claim((*proof[:at], flip(proof[at], rng.randrange(8)), *proof[at + 1 :])),
+        )
+        yield "truncated path", claim(proof[: rng.randrange(len(proof))])
+    if len(proof) > 1:
+        a, b = rng.sample(range(len(proof)), 2)
+        swapped = list(proof)
+        swapped[a], swapped[b] = swapped[b], swapped[a]
+        if swapped != list(proof):
+            yield "swapped order", claim(tuple(swapped))
+
+
 def inclusion_mutations(
     hashes: list[bytes], index: int, size: int, proof: Proof, root: bytes, rng: random.Random
 ) -> Iterator[tuple[str, Callable[[], None]]]:
@@ -62,21 +81,9 @@ def inclusion_mutations(
     ) -> Callable[[], None]:
         return lambda: verify_inclusion(leaf, index, size, proof, root)
 
-    if proof:
-        at = rng.randrange(len(proof))
-        yield (
-            "wrong sibling",
-            claim(proof=(*proof[:at], flip(proof[at], rng.randrange(8)), *proof[at + 1 :])),
-        )
-        yield "truncated path", claim(proof=proof[: rng.randrange(len(proof))])
+    yield from path_mutations(proof, rng, lambda p: claim(proof=p))
     yield "extended path", claim(proof=(*proof, rng.choice([root, leaf, *hashes])))
     yield "extended path", claim(proof=(leaf, *proof))
-    if len(proof) > 1:
-        a, b = rng.sample(range(len(proof)), 2)
-        swapped = list(proof)
-        swapped[a], swapped[b] = swapped[b], swapped[a]
-        if swapped != list(proof):
-            yield "swapped order", claim(proof=tuple(swapped))
     # A size is only ever claimed together with that size's root (both come from a signed
     # head): the same root under another size is a head nobody signed, see verify_inclusion.
     sizes = {size - 1, size + 1, size * 2, size // 2, rng.randint(index + 1, len(hashes))}
@@ -103,20 +110,8 @@ def consistency_mutations(
     ) -> Callable[[], None]:
         return lambda: verify_consistency(old, new, old_root, new_root, proof)
 
-    if proof:
-        at = rng.randrange(len(proof))
-        yield (
-            "wrong sibling",
-            claim(proof=(*proof[:at], flip(proof[at], rng.randrange(8)), *proof[at + 1 :])),
-        )
-        yield "truncated path", claim(proof=proof[: rng.randrange(len(proof))])
+    yield from path_mutations(proof, rng, lambda p: claim(proof=p))
     yield "extended path", claim(proof=(*proof, rng.choice(hashes)))
-    if len(proof) > 1:
-        a, b = rng.sample(range(len(proof)), 2)
-        swapped = list(proof)
-        swapped[a], swapped[b] = swapped[b], swapped[a]
-        if swapped != list(proof):
-            yield "swapped order", claim(proof=tuple(swapped))
     if old > 1:
         yield "wrong tree size", claim(old=old - 1, old_root=root_hash(hashes, old - 1))
     if new < len(hashes):
