@@ -20,7 +20,9 @@ from typing import Any
 from domain.agreement import AgreementTerms, RowScope
 from domain.classification import Classification
 from domain.dataset import DatasetDefinition
+from domain.policy import Caller
 from domain.provenance import Provenance
+from domain.subscription import Channel
 from domain.transformation import Transformation, TransformationKind
 from domain.whitelist import WhitelistRule
 from storage.catalog import Catalog
@@ -28,6 +30,7 @@ from storage.governance import Governance
 from storage.ingestion import IngestLedger
 from storage.object_store import ObjectStore
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
+from storage.subscriptions import SubscriptionInfo, Subscriptions
 from streams import wire
 from streams.processor import IngestProcessor
 from tests.integration.api.readings import Reading, as_record, sensor_readings
@@ -279,4 +282,18 @@ def revoke(event_store_url: str, agreement_id: str, provider: str, reason: str) 
     try:
         governance.revoke(agreement_id, provider, reason)
     finally:
+        governance.close()
+
+
+def subscribe_sse(event_store_url: str, partner_id: str, dataset_id: str) -> SubscriptionInfo:
+    """The partner subscribes to the dataset on the sse channel, under its agreement."""
+    governance, subscriptions = Governance(event_store_url), Subscriptions(event_store_url)
+    try:
+        partner = governance.partner(partner_id)
+        caller = Caller(partner.partner_id, partner.region, partner.clearance)
+        return subscriptions.subscribe(
+            governance, caller, DATASETS[dataset_id], Channel.SSE, partner_id
+        )
+    finally:
+        subscriptions.close()
         governance.close()

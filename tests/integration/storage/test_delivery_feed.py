@@ -10,12 +10,11 @@ from datetime import datetime
 import pytest
 
 from domain.errors import SubscriptionTermsError
-from domain.policy import Caller
 from domain.subscription import Channel
 from storage.delivery_feed import EVENT_TYPE, Delivered, DeliveryFeed
 from storage.governance import Governance
 from storage.object_store_factory import open_object_store
-from storage.subscriptions import SubscriptionInfo, Subscriptions
+from storage.subscriptions import SubscriptionInfo
 from tests.integration.api.governed import (
     DATASETS,
     GRANTS,
@@ -27,6 +26,7 @@ from tests.integration.api.governed import (
     GovernedStore,
     expected_ids,
     store_governed,
+    subscribe_sse,
 )
 from tests.support import stores
 
@@ -51,19 +51,6 @@ def feed(event_store_url: str, governed: GovernedStore) -> Iterator[DeliveryFeed
         feed.close()
 
 
-def _subscribe(url: str, partner_id: str, dataset_id: str) -> SubscriptionInfo:
-    governance, subscriptions = Governance(url), Subscriptions(url)
-    try:
-        partner = governance.partner(partner_id)
-        caller = Caller(partner.partner_id, partner.region, partner.clearance)
-        return subscriptions.subscribe(
-            governance, caller, DATASETS[dataset_id], Channel.SSE, partner_id
-        )
-    finally:
-        subscriptions.close()
-        governance.close()
-
-
 def _drain(feed: DeliveryFeed, subscription: SubscriptionInfo, after: int = 0) -> list[Delivered]:
     delivered: list[Delivered] = []
     while after < feed.head():
@@ -83,7 +70,7 @@ def test_a_subscription_receives_its_grant_and_nothing_more(
     partner: str,
     dataset_id: str,
 ) -> None:
-    subscription = _subscribe(event_store_url, partner, dataset_id)
+    subscription = subscribe_sse(event_store_url, partner, dataset_id)
 
     delivered = _drain(feed, subscription)
 
@@ -119,7 +106,7 @@ def test_a_subscription_receives_its_grant_and_nothing_more(
 def test_delivered_json_is_structured_cloudevents(
     event_store_url: str, governed: GovernedStore, feed: DeliveryFeed
 ) -> None:
-    subscription = _subscribe(event_store_url, GZ_BUREAU, HK)
+    subscription = subscribe_sse(event_store_url, GZ_BUREAU, HK)
 
     first = _drain(feed, subscription)[0]
     text = first.json().decode()
@@ -132,15 +119,15 @@ def test_an_owner_region_partner_or_one_without_an_agreement_cannot_subscribe(
     event_store_url: str, governed: GovernedStore
 ) -> None:
     with pytest.raises(SubscriptionTermsError, match="no active agreement"):
-        _subscribe(event_store_url, HK_DEPT, HK)
+        subscribe_sse(event_store_url, HK_DEPT, HK)
     with pytest.raises(SubscriptionTermsError, match="no active agreement"):
-        _subscribe(event_store_url, GZ_BUREAU, SZ)
+        subscribe_sse(event_store_url, GZ_BUREAU, SZ)
 
 
 def test_suspension_stops_delivery_where_it_was_and_resumption_continues_from_there(
     event_store_url: str, governed: GovernedStore, feed: DeliveryFeed
 ) -> None:
-    subscription = _subscribe(event_store_url, MO_DSAT, SZ)
+    subscription = subscribe_sse(event_store_url, MO_DSAT, SZ)
     first = feed.page(subscription, 0, max_positions=feed.head() // 2)
     governance = Governance(event_store_url)
     try:
@@ -165,7 +152,7 @@ def test_suspension_stops_delivery_where_it_was_and_resumption_continues_from_th
 def test_a_subscription_starting_past_the_head_receives_nothing_yet(
     event_store_url: str, governed: GovernedStore, feed: DeliveryFeed
 ) -> None:
-    subscription = _subscribe(event_store_url, HK_DEPT, SZ)
+    subscription = subscribe_sse(event_store_url, HK_DEPT, SZ)
     later = SubscriptionInfo(
         terms=type(subscription.terms)(
             **{**subscription.terms.as_dict(), "channel": Channel.SSE, "start_position": 10**9}
@@ -186,8 +173,8 @@ def test_a_subscription_starting_past_the_head_receives_nothing_yet(
 def test_subscriptions_under_one_grant_share_views_and_other_grants_do_not(
     event_store_url: str, governed: GovernedStore, feed: DeliveryFeed
 ) -> None:
-    first, second = (_subscribe(event_store_url, HK_DEPT, SZ) for _ in range(2))
-    other = _subscribe(event_store_url, MO_DSAT, SZ)
+    first, second = (subscribe_sse(event_store_url, HK_DEPT, SZ) for _ in range(2))
+    other = subscribe_sse(event_store_url, MO_DSAT, SZ)
 
     a, b, c = (feed.page(s, 0, max_positions=feed.head()).delivered for s in (first, second, other))
 

@@ -11,9 +11,7 @@ import pytest
 
 from domain.classification import Classification
 from domain.ingest import IngestChain
-from domain.policy import Caller
 from domain.provenance import Provenance
-from domain.subscription import Channel
 from storage.catalog import Catalog
 from storage.delivery_feed import DeliveryFeed
 from storage.delivery_tail import LogTail
@@ -21,7 +19,6 @@ from storage.governance import Governance
 from storage.ingestion import IngestLedger
 from storage.object_store_factory import open_object_store
 from storage.snapshots import SnapshotLedger
-from storage.subscriptions import SubscriptionInfo, Subscriptions
 from streams import wire
 from streams.processor import IngestProcessor
 from tests.integration.api.governed import (
@@ -32,6 +29,7 @@ from tests.integration.api.governed import (
     SZ,
     GovernedStore,
     store_governed,
+    subscribe_sse,
 )
 from tests.support import stores
 from tests.support.platform import reading_rows
@@ -149,23 +147,10 @@ def test_a_governance_change_counts_as_a_policy_change(
     assert after.changed == after.policy_version
 
 
-def _subscription(url: str, partner_id: str, dataset_id: str) -> SubscriptionInfo:
-    governance, subscriptions = Governance(url), Subscriptions(url)
-    try:
-        partner = governance.partner(partner_id)
-        caller = Caller(partner.partner_id, partner.region, partner.clearance)
-        return subscriptions.subscribe(
-            governance, caller, DATASETS[dataset_id], Channel.SSE, partner_id
-        )
-    finally:
-        subscriptions.close()
-        governance.close()
-
-
 def test_a_kept_decision_gives_way_to_a_suspension_at_once(
     event_store_url: str, governed: GovernedStore
 ) -> None:
-    subscription = _subscription(event_store_url, MO_DSAT, SZ)
+    subscription = subscribe_sse(event_store_url, MO_DSAT, SZ)
     feed = DeliveryFeed(event_store_url, b"tail-secret")
     governance = Governance(event_store_url)  # another application: as another process
     try:
@@ -192,7 +177,7 @@ def test_a_kept_decision_gives_way_to_a_suspension_at_once(
 def test_a_kept_decision_is_not_used_past_the_agreements_expiry(
     event_store_url: str, governed: GovernedStore
 ) -> None:
-    subscription = _subscription(event_store_url, MO_DSAT, SZ)
+    subscription = subscribe_sse(event_store_url, MO_DSAT, SZ)
     feed = DeliveryFeed(event_store_url, b"tail-secret")
     try:
         dataset = feed.dataset(SZ)
@@ -212,7 +197,7 @@ def test_a_kept_decision_is_not_used_past_the_agreements_expiry(
 def test_a_kept_page_is_the_page_once_everything_it_needs_is_kept(
     event_store_url: str, governed: GovernedStore
 ) -> None:
-    subscription = _subscription(event_store_url, MO_DSAT, SZ)
+    subscription = subscribe_sse(event_store_url, MO_DSAT, SZ)
     feed = DeliveryFeed(event_store_url, b"tail-secret")
     try:
         before = feed.tail.catch_up()
