@@ -109,7 +109,7 @@ class RssSampler:
             self._thread.join(timeout=5)
 
     def sample_now(self) -> int:
-        rss = psutil.Process(self.pid).memory_info().rss
+        rss = sum(p.memory_info().rss for p in process_tree(self.pid))
         self.samples.append((time.monotonic(), rss))
         return rss
 
@@ -242,9 +242,20 @@ async def wait_until_stored(
         await asyncio.sleep(POLL_INTERVAL)
 
 
+def process_tree(pid: int) -> list[psutil.Process]:
+    """The worker and its reader processes."""
+    worker = psutil.Process(pid)
+    return [worker, *worker.children(recursive=True)]
+
+
 def worker_cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    """CPU of the worker and its reader processes (which live as long as it does)."""
+    total = 0.0
+    for process in process_tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 # --- the baseline: raw aiokafka over the same broker ---------------------------------------
@@ -361,6 +372,7 @@ class Options:
     join_timeout: float
     profile_worker: Path | None = None
     profile_wall: bool = False
+    reader_processes: int | None = None
 
 
 TRACING_OFF = {"OTEL_TRACES_EXPORTER": "none"}
@@ -388,6 +400,8 @@ async def measure(options: Options, workdir: Path) -> dict[str, Any]:
                 url = options.event_store or f"sqlite:///{workdir / f'events-{number + 1}.sqlite'}"
                 log(f"--- {phase}: dataset {dataset.id}, event store {url} ---")
                 env = TRACING_OFF if phase == "tracing off" else sink.exporter_env()
+                if options.reader_processes is not None:
+                    env = {**env, "BAYLINK_STREAMS_READER_PROCESSES": str(options.reader_processes)}
                 name = f"worker-{number + 1}"
                 catalog, ledger = Catalog(url), IngestLedger(url)
                 try:
@@ -690,6 +704,7 @@ async def _measure_with_worker(
         "worker_rss_mb_half": round(rss_half / MB, 1),
         "worker_rss_samples": len(sampler.samples),
         "cpus": os.cpu_count(),
+        "reader_processes": options.reader_processes,
         "python": sys.version.split()[0],
     }
     return result
@@ -769,7 +784,15 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         action="store_true",
         help="with --profile-worker: sample every thread, waiting included (not only the GIL)",
     )
+    parser.add_argument(
+        "--reader-processes",
+        type=int,
+        default=None,
+        help="the worker's BAYLINK_STREAMS_READER_PROCESSES [default: the worker's own]",
+    )
     args = parser.parse_args(argv)
+    if args.reader_processes is not None and args.reader_processes < 0:
+        parser.error("--reader-processes cannot be negative")
     if args.tracing_pairs < 0:
         parser.error("--tracing-pairs cannot be negative")
     if args.records < 1 or args.batch_size < 1 or args.rounds < 1:
@@ -785,6 +808,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.join_timeout,
         args.profile_worker,
         args.profile_wall,
+        args.reader_processes,
     )
 
 

@@ -15,7 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import DomainEvent
 
-from domain.batch_codec import decode_records, digest, encode_records
+from domain.batch_codec import EncodedRecords, decode_records, digest, encode_records
 from domain.errors import ChainIntegrityError
 from domain.provenance import Provenance
 from domain.record import NormalisedRecord
@@ -133,12 +133,12 @@ def next_batch(
     partition: int,
     source: str,
     provenance: Provenance,
-    accepted: list[NormalisedRecord],
+    accepted: list[NormalisedRecord] | EncodedRecords,
     rejected: Sequence[RejectedRecord],
     duplicate_count: int = 0,
 ) -> IngestChain.BatchRecorded:
     """The batch event that follows ``head``, with its digest and chain hash computed."""
-    payload = encode_records(accepted)
+    payload = accepted.payload if isinstance(accepted, EncodedRecords) else encode_records(accepted)
     records_digest = digest(payload)
     rejections = [r.as_row() for r in rejected]
     provenance_dict = provenance.as_dict()

@@ -366,6 +366,8 @@ class RecordValidator:
         id_head, key_of, encode = self._id_head, self._record_key_of, _key_encoder.encode
         other_times = self._other_times
         last_second, prefix = None, _NO_TIME_PREFIX
+        # Rows of a batch often share their time (one feed snapshot): convert each once.
+        last_time, last_micros = None, 0
         accepted: list[NormalisedRecord] = []
         append = accepted.append
         for row in rows:
@@ -379,8 +381,9 @@ class RecordValidator:
             record[1] = region
             moment = record[time_at]
             if moment is not None:
-                delta = moment - _EPOCH
-                moment = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+                if moment != last_time:
+                    last_time, last_micros = moment, to_micros(moment)
+                moment = last_micros
                 if moment > latest:
                     return None
                 record[time_at] = moment

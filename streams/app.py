@@ -19,7 +19,10 @@ from faust.types import TP
 
 from streams import faults
 from streams.ingest_telemetry import consumer_lag
-from streams.processor import IngestProcessor, Message
+from streams.kafka_transport import KafkaApp
+from streams.message_reading import Message
+from streams.processor import IngestProcessor
+from streams.reading_pool import PendingReadings
 from streams.settings import StreamsSettings
 
 log = logging.getLogger("baylink.streams.app")
@@ -30,8 +33,9 @@ _RETRY_FIRST, _RETRY_MAX = 0.2, 10.0
 def create_app(
     settings: StreamsSettings, topics: Sequence[str], processor: IngestProcessor
 ) -> faust.App:
-    app = faust.App(
+    app = KafkaApp(
         settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=settings.broker_url,
         processing_guarantee="at_least_once",
         store="memory://",
@@ -53,10 +57,17 @@ def create_app(
 
     @app.agent(topic, concurrency=1, name="baylink.ingest")
     async def ingest(stream: Any) -> None:
-        # Whatever is buffered is stored together: one transaction per partition and take.
+        # Whatever is buffered is stored together: one transaction per partition and take,
+        # or, with reader processes, per run of ``store_messages`` of a partition, so that
+        # the worker stores one run while the readers read the next.
+        group_size = settings.store_messages if processor.pool is not None else None
         async for events in stream.take_events(settings.take_messages, settings.take_seconds):
-            for (topic_name, partition), messages in _by_partition(events).items():
-                await _process_until_stored(processor, topic_name, partition, messages)
+            groups = _by_partition(events, group_size)
+            pending = await _start_reading(processor, groups)
+            for index, (topic_name, partition, messages) in enumerate(groups):
+                await _process_until_stored(
+                    processor, topic_name, partition, messages, pending.get(index)
+                )
                 _note_lag(app, topic_name, partition, messages[-1].offset)
 
     async def on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -86,23 +97,52 @@ def _note_lag(app: faust.App, topic: str, partition: int, stored_offset: int) ->
         consumer_lag.update(topic, partition, int(highwater) - (stored_offset + 1))
 
 
-def _by_partition(events: Sequence[Any]) -> dict[tuple[str, int], list[Message]]:
-    groups: dict[tuple[str, int], list[Message]] = {}
+def _by_partition(
+    events: Sequence[Any], size: int | None = None
+) -> list[tuple[str, int, list[Message]]]:
+    """Each partition's messages in offset order, in runs of at most ``size``."""
+    partitions: dict[tuple[str, int], list[Message]] = {}
     for event in events:
         message = event.message
-        groups.setdefault((message.topic, message.partition), []).append(
+        partitions.setdefault((message.topic, message.partition), []).append(
             Message(message.offset, message.value, message.headers)
         )
-    return groups
+    return [
+        (topic, partition, messages[start : start + (size or len(messages))])
+        for (topic, partition), messages in partitions.items()
+        for start in range(0, len(messages), size or len(messages))
+    ]
+
+
+async def _start_reading(
+    processor: IngestProcessor, groups: Sequence[tuple[str, int, list[Message]]]
+) -> dict[int, PendingReadings]:
+    """Readings under way, by group; a group whose reading could not start (the catalog is
+    unreachable) has none and is read when it is processed, with its retries."""
+    if processor.pool is None:
+        return {}  # read in the storing thread: nothing would run beside it
+    pending = {}
+    for index, (topic, partition, messages) in enumerate(groups):
+        try:
+            pending[index] = await asyncio.to_thread(
+                processor.start_reading, topic, partition, messages
+            )
+        except Exception as error:
+            log.warning("could not start reading %s[%s]: %s", topic, partition, error)
+    return pending
 
 
 async def _process_until_stored(
-    processor: IngestProcessor, topic: str, partition: int, messages: list[Message]
+    processor: IngestProcessor,
+    topic: str,
+    partition: int,
+    messages: list[Message],
+    pending: PendingReadings | None = None,
 ) -> None:
     delay = _RETRY_FIRST
     while True:
         try:
-            await asyncio.to_thread(processor.process_many, topic, partition, messages)
+            await asyncio.to_thread(processor.process_many, topic, partition, messages, pending)
             # Stored, but Kafka's offsets are not yet committed: a crash here means redelivery.
             faults.reached(faults.AFTER_STORE_COMMIT)
             return
@@ -118,3 +158,4 @@ async def _process_until_stored(
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)
+            pending = None  # read again: a reader may have been what failed

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from domain.record import NormalisedRecord
+from domain.batch_codec import EncodedRecords
 from domain.rejection import RejectedRecord
 
 tracer = trace.get_tracer("baylink.streams")
@@ -81,12 +81,12 @@ _meter.create_observable_gauge(
 def count_outcome(
     dataset_id: str,
     source_region: str,
-    accepted: Sequence[NormalisedRecord],
+    accepted: EncodedRecords,
     rejected: Sequence[RejectedRecord],
     duplicates: int,
 ) -> None:
     """Adds one message's outcome to the counters (accepted by the region of each record)."""
-    for region, count in Counter(str(r[1]) for r in accepted).items():
+    for region, count in accepted.regions.items():
         records_accepted.add(count, {"dataset": dataset_id, "region": region})
     for reason, count in Counter(str(r.reason) for r in rejected).items():
         records_rejected.add(

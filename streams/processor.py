@@ -7,46 +7,42 @@ and a record sent twice (same dataset and key) is stored once.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from connectors.crs import ProjNormaliser
-from connectors.geometry_inspector import ShapelyInspector
+from domain.batch_codec import EncodedRecords
 from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
 from domain.geo import CoordinateNormaliser
 from domain.ingest import ChainHead, chain_id_for, next_batch
-from domain.provenance import Provenance
-from domain.record import NormalisedRecord, RecordValidator
+from domain.record import RecordValidator
 from domain.region import RegionRegistry
-from domain.rejection import RejectedRecord, RejectionReason, excerpt_of
 from observability.propagation import context_from_headers
 from storage.catalog import Catalog
 from storage.errors import BatchConflictError
 from storage.ingestion import IngestLedger
 from storage.recorders import RecordIndexEntry, index_entry
-from streams import faults, wire
-from streams.errors import WireError
+from streams import faults
 from streams.ingest_telemetry import (
     batch_duration,
     count_outcome,
     ingest_delay,
     tracer,
 )
+from streams.message_reading import HeaderItems, Message, Reading, read_message
+from streams.reading_pool import PendingReadings, ReadingPool, make_validator
 from streams.topics import dataset_of_ingest_topic
 
 log = logging.getLogger("baylink.streams.processor")
 
 Position = tuple[str, int]
-HeaderItems = Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,24 +59,6 @@ class Outcome:
 SKIPPED = Outcome(stored=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """The parts of a Kafka message the processor needs."""
-
-    offset: int
-    value: bytes | None
-    headers: HeaderItems
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One message, decoded and validated, before duplicates are removed."""
-
-    accepted: list[NormalisedRecord]
-    rejected: list[RejectedRecord]
-    provenance: Provenance
-
-
 class IngestProcessor:
     """Validates one message's batch and stores it with its Kafka position, exactly once."""
 
@@ -91,13 +69,15 @@ class IngestProcessor:
         regions: RegionRegistry | None = None,
         normaliser: CoordinateNormaliser | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pool: ReadingPool | None = None,
     ) -> None:
         self.ledger = ledger
         self.catalog = catalog
         self.regions = regions or RegionRegistry.default()
         self.normaliser = normaliser or ProjNormaliser()
         self.clock = clock
-        self._validators: dict[str, RecordValidator] = {}
+        self.pool = pool
+        self._validators: dict[str, tuple[DatasetDefinition, RecordValidator]] = {}
         self._heads: dict[Position, ChainHead] = {}
         self._tracked: dict[Position, int | None] = {}
 
@@ -117,33 +97,57 @@ class IngestProcessor:
         """One message; see ``process_many``."""
         return self.process_many(topic, partition, [Message(offset, value, headers)])[0]
 
-    def process_many(
+    def start_reading(
         self, topic: str, partition: int, messages: Sequence[Message]
+    ) -> PendingReadings:
+        """Decode and validate ``messages`` (in the reader processes, if there are any) while
+        the caller goes on; hand the result to ``process_many``."""
+        dataset_id = _dataset_of(topic)
+        # Looked up outside any catch-all: a store outage must be retried, not rejected.
+        definition, validator = self._validator_or_none(topic, dataset_id)
+        now = self.clock()
+        if self.pool is not None:
+            return self.pool.read(topic, partition, messages, dataset_id, definition, now)
+        return PendingReadings.done(
+            [read_message(topic, partition, m, dataset_id, validator, now) for m in messages]
+        )
+
+    def process_many(
+        self,
+        topic: str,
+        partition: int,
+        messages: Sequence[Message],
+        pending: PendingReadings | None = None,
     ) -> list[Outcome]:
         """Messages of one partition, in offset order, stored in one transaction.
 
         Every message still becomes its own batch event on the chain; only the commit, the
-        duplicate lookup and the tracking row are shared.
+        duplicate lookup and the tracking row are shared. ``pending`` is what
+        ``start_reading`` gave for the same messages; without it they are read here.
         """
+        if pending is None:
+            pending = self.start_reading(topic, partition, messages)
+        readings = dict(zip((m.offset for m in messages), pending.result(), strict=True))
         position = (topic, partition)
         if position not in self._tracked:
             self._tracked[position] = self.ledger.resume_offset(topic, partition)
         try:
             # Optimistic: the record index's unique key rejects a transaction holding a record
             # stored before, so the common case needs no lookup first.
-            return self._store(topic, partition, messages, look_up_duplicates=False)
+            return self._store(topic, partition, messages, readings, look_up_duplicates=False)
         except BatchConflictError:
             # A record sent before, or another worker (before a rebalance settled) or a retry
             # got there first: reload where the partition stands and look everything up.
             self.forget([position])
             self._tracked[position] = self.ledger.resume_offset(topic, partition)
-            return self._store(topic, partition, messages, look_up_duplicates=True)
+            return self._store(topic, partition, messages, readings, look_up_duplicates=True)
 
     def _store(
         self,
         topic: str,
         partition: int,
         messages: Sequence[Message],
+        readings: Mapping[int, Reading],
         *,
         look_up_duplicates: bool,
     ) -> list[Outcome]:
@@ -154,16 +158,19 @@ class IngestProcessor:
         outcomes = {m.offset: SKIPPED for m in messages}
         if not fresh_messages:
             return [outcomes[m.offset] for m in messages]
-        parsed = dataset_of_ingest_topic(topic)
-        dataset_id = parsed[0] if parsed else topic
-        # Looked up outside any catch-all: a store outage must be retried, not rejected.
-        validator = self._validator_or_none(topic, dataset_id)
+        dataset_id = _dataset_of(topic)
         started = time.perf_counter()
         # One consumer span per message, child of the connector's publish span (traceparent).
         spans = [self._message_span(topic, partition, m, dataset_id) for m in fresh_messages]
         try:
             stored = self._validate_and_store(
-                topic, partition, fresh_messages, dataset_id, validator, spans, look_up_duplicates
+                topic,
+                partition,
+                fresh_messages,
+                [readings[m.offset] for m in fresh_messages],
+                dataset_id,
+                spans,
+                look_up_duplicates,
             )
         except BatchConflictError:
             for span in spans:
@@ -224,18 +231,13 @@ class IngestProcessor:
         topic: str,
         partition: int,
         fresh_messages: Sequence[Message],
+        readings: Sequence[Reading],
         dataset_id: str,
-        validator: RecordValidator | None,
         spans: Sequence[trace.Span],
         look_up_duplicates: bool,
-    ) -> list[tuple[Reading, list[NormalisedRecord], int]]:
+    ) -> list[tuple[Reading, EncodedRecords, int]]:
         """Every message becomes a batch event; all of them and the position go in one
         transaction. Returns each message's reading, fresh records and duplicate count."""
-        now = self.clock()
-        readings = []
-        for message, span in zip(fresh_messages, spans, strict=True):
-            with trace.use_span(span, end_on_exit=False):
-                readings.append(self._read(topic, partition, message, dataset_id, validator, now))
         fresh_records = self._without_duplicates(
             [r.accepted for r in readings], look_up=look_up_duplicates
         )
@@ -257,9 +259,7 @@ class IngestProcessor:
             )
             events.append(event)
             record_index.append(
-                index_entry(
-                    event.originator_id, event.originator_version, [cast(str, r[0]) for r in fresh]
-                )
+                index_entry(event.originator_id, event.originator_version, fresh.ids)
             )
             head = ChainHead.after(event)
         faults.reached(faults.BEFORE_STORE_COMMIT)
@@ -293,74 +293,18 @@ class IngestProcessor:
             for reading, (fresh, duplicates) in zip(readings, fresh_records, strict=True)
         ]
 
-    def _read(
-        self,
-        topic: str,
-        partition: int,
-        message: Message,
-        dataset_id: str,
-        validator: RecordValidator | None,
-        now: datetime,
-    ) -> Reading:
-        """Decode and validate one message; whatever is wrong becomes a rejection."""
-        value, headers = message.value, message.headers
-        accepted: list[NormalisedRecord] = []
-        rejected: list[RejectedRecord] = []
-        provenance: Provenance | None = None
-        try:
-            if validator is None:
-                raise WireError(
-                    RejectionReason.UNKNOWN_DATASET, f"no dataset {dataset_id!r} is registered"
-                )
-            batch = wire.decode(value, headers, dataset_id, rows=False)
-            provenance = batch.provenance
-            if batch.payload_rejection is not None:
-                reason, text = batch.payload_rejection
-                rejected.append(
-                    RejectedRecord(-1, RejectionReason.BAD_PAYLOAD, f"{reason}: {text}")
-                )
-            else:
-                result = validator.validate_payload(batch.payload, provenance.region, now)
-                if result is None:  # some row is off: the general rules say which and why
-                    rows = wire.decode_rows(batch.payload)
-                    result = validator.validate(rows, provenance.region, now)
-                accepted, rejected = result.accepted, result.rejected
-        except WireError as error:
-            rejected = [RejectedRecord(-1, error.reason, error.message, None, excerpt_of(value))]
-        except Exception as error:  # a poison message must never stall its partition
-            log.exception("unexpected failure reading %s[%s]@%s", topic, partition, message.offset)
-            accepted, rejected = (
-                [],
-                [
-                    RejectedRecord(
-                        -1,
-                        RejectionReason.MALFORMED_BATCH,
-                        f"message could not be read: {type(error).__name__}: {error}",
-                        None,
-                        excerpt_of(value),
-                    )
-                ],
-            )
-        if provenance is None:
-            provenance = self._provenance_of_unreadable(
-                topic, partition, message.offset, value, headers
-            )
-        return Reading(accepted, rejected, provenance)
-
-    def _validator_or_none(self, topic: str, dataset_id: str) -> RecordValidator | None:
-        validator = self._validators.get(topic)
-        if validator is None:
+    def _validator_or_none(
+        self, topic: str, dataset_id: str
+    ) -> tuple[DatasetDefinition | None, RecordValidator | None]:
+        cached = self._validators.get(topic)
+        if cached is None:
             try:
                 definition = self.catalog.get(dataset_id, self.regions)
             except DatasetNotFoundError:
-                return None
-            validator = self._validators[topic] = self._make_validator(definition)
-        return validator
-
-    def _make_validator(self, definition: DatasetDefinition) -> RecordValidator:
-        return RecordValidator(
-            definition, self.regions, self.normaliser, geometry_inspector=ShapelyInspector()
-        )
+                return None, None
+            validator = make_validator(definition, self.regions, self.normaliser)
+            cached = self._validators[topic] = (definition, validator)
+        return cached
 
     def _head(self, topic: str, partition: int, dataset_id: str) -> ChainHead:
         head = self._heads.get((topic, partition))
@@ -369,39 +313,18 @@ class IngestProcessor:
         return head
 
     def _without_duplicates(
-        self, accepted: list[list[NormalisedRecord]], *, look_up: bool
-    ) -> list[tuple[list[NormalisedRecord], int]]:
+        self, accepted: list[EncodedRecords], *, look_up: bool
+    ) -> list[tuple[EncodedRecords, int]]:
         """Per message: the records not stored before nor earlier in this group, and how many
         were duplicates. Without ``look_up`` every record counts as fresh: a duplicate then
         breaks the record index's unique key, and the group is stored again with look-up."""
         if not look_up:
             return [(records, 0) for records in accepted]
-        ids = [str(r[0]) for records in accepted for r in records]
+        ids = [i for records in accepted for i in records.ids]
         seen = self.ledger.existing_record_ids(ids) if ids else set()
-        out = []
-        for records in accepted:
-            fresh: list[NormalisedRecord] = []
-            for record in records:
-                record_id = str(record[0])
-                if record_id not in seen:
-                    seen.add(record_id)
-                    fresh.append(record)
-            out.append((fresh, len(records) - len(fresh)))
-        return out
+        return [records.without(seen) for records in accepted]
 
-    def _provenance_of_unreadable(
-        self, topic: str, partition: int, offset: int, value: bytes | None, headers: HeaderItems
-    ) -> Provenance:
-        """The message's own provenance if its header is readable, else what the broker says."""
-        try:
-            return wire.decode_provenance(headers)
-        except WireError:
-            return Provenance(
-                source_uri=f"kafka://{topic}/{partition}/{offset}",
-                received_at=self.clock(),
-                payload_sha256=hashlib.sha256(value or b"").hexdigest(),
-                connector="unknown",
-                connector_version="unknown",
-                region="unknown",
-                wire_schema_version=0,
-            )
+
+def _dataset_of(topic: str) -> str:
+    parsed = dataset_of_ingest_topic(topic)
+    return parsed[0] if parsed else topic

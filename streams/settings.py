@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,10 +29,25 @@ class StreamsSettings(BaseSettings):
     # Messages a worker holds unprocessed before it stops fetching: bounds its memory when
     # publishers outrun it (each message is a batch of up to batch_size records).
     buffer_messages: int = Field(default=128, ge=1, le=100_000)
+    # Longest a fetch waits for records at the broker; see streams.kafka_transport.
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=60_000)
+    # Processes that decode and validate messages while the worker stores what was read
+    # before; 0 reads in the worker itself. Unset: one per core beyond two, at most four
+    # (on two cores the broker and the publishers want the other one: ADR 6).
+    reader_processes: int | None = Field(default=None, ge=0, le=64)
+    # With reader processes: messages of a partition stored in one transaction while the
+    # readers read the next ones.
+    store_messages: int = Field(default=8, ge=1, le=10_000)
     # A dead worker's partitions move after the session timeout; a joining worker waits up
     # to the rebalance timeout for the others, so both are kept short on one machine.
     session_timeout_seconds: float = Field(default=10.0, gt=0)
     rebalance_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def readers(self) -> int:
+        if self.reader_processes is not None:
+            return self.reader_processes
+        return max(0, min(4, (os.cpu_count() or 1) - 2))
 
     @property
     def broker_url(self) -> str:

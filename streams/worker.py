@@ -23,6 +23,7 @@ from storage.settings import StorageSettings
 from streams.app import create_app
 from streams.garbage_collection import tune_garbage_collector
 from streams.processor import IngestProcessor
+from streams.reading_pool import ReadingPool
 from streams.settings import StreamsSettings
 
 log = logging.getLogger("baylink.streams.worker")
@@ -50,7 +51,12 @@ def run_worker(streams: StreamsSettings, storage: StorageSettings) -> bool:
     catalog = Catalog(storage.event_store_url)
     ledger = IngestLedger(storage.event_store_url, streams.broker_epoch)
     topics = wait_for_datasets(catalog, streams.catalog_poll_seconds)
-    processor = IngestProcessor(ledger, catalog, RegionRegistry.default())
+    regions = RegionRegistry.default()
+    pool = ReadingPool(streams.readers, regions) if streams.readers else None
+    if pool is not None:
+        pool.warm_up()
+        log.info("%d reader processes", pool.processes)
+    processor = IngestProcessor(ledger, catalog, regions, pool=pool)
     app = create_app(streams, topics, processor)
     catalog_changed = False
 
@@ -71,6 +77,8 @@ def run_worker(streams: StreamsSettings, storage: StorageSettings) -> bool:
     except SystemExit:
         pass
     finally:
+        if pool is not None:
+            pool.close()
         ledger.close()
         catalog.close()
     return catalog_changed

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from domain.dataset import DatasetDefinition
@@ -151,6 +152,15 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def children(self) -> list[int]:
+        """Process ids of the worker's reader processes (none if it reads in itself)."""
+        if not self.alive() or self.process is None:
+            return []
+        try:
+            return [child.pid for child in psutil.Process(self.process.pid).children()]
+        except psutil.NoSuchProcess:
+            return []
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
@@ -207,6 +217,14 @@ def audit_store(ledger: IngestLedger, dataset: DatasetDefinition) -> StoreAudit:
                 rejected += 1
                 reasons[str(row[1])] = reasons.get(str(row[1]), 0) + 1
     return StoreAudit(accepted, len(ids), rejected, duplicates, batches, reasons)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie has ended and only waits to be reaped)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def wait_until(condition: Any, timeout: float, interval: float = 0.2, what: str = "") -> None:

@@ -27,13 +27,29 @@ class RunningPlatform:
     catalog: Catalog
 
 
-# The shared fixture, registered for this folder's tests.
-event_store_url = stores.event_store_url
+@pytest.fixture(scope="module", params=[0, 1], ids=["reading-inline", "reader-process"])
+def reader_processes(request: pytest.FixtureRequest) -> str:
+    """The worker reads in its own process, or in a reader process beside it."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module", params=stores.BACKENDS)
+def event_store_url(
+    request: pytest.FixtureRequest,
+    reader_processes: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """An empty store for each backend and way of reading: the tests count what it holds."""
+    with stores.empty_store(request.param, tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def platform(
-    tansu_broker: str, event_store_url: str, tmp_path_factory: pytest.TempPathFactory
+    tansu_broker: str,
+    event_store_url: str,
+    reader_processes: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningPlatform]:
     workdir = tmp_path_factory.mktemp("platform")
     env = PlatformEnv(tansu_broker, event_store_url, f"baylink-test-{unique_suffix()}", workdir)
@@ -42,7 +58,9 @@ def platform(
     catalog = Catalog(event_store_url)
     ledger = IngestLedger(event_store_url)
     readings = catalog.list()[0]
-    worker = WorkerProcess(env).start()
+    worker = WorkerProcess(
+        env, extra_env={"BAYLINK_STREAMS_READER_PROCESSES": reader_processes}
+    ).start()
     try:
         yield RunningPlatform(env, worker, readings, readings_file, ledger, catalog)
     finally:

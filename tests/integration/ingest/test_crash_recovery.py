@@ -14,6 +14,7 @@ from streams import faults
 from tests.support.platform import (
     PlatformEnv,
     WorkerProcess,
+    alive,
     audit_store,
     dataset_file,
     publish_readings,
@@ -31,8 +32,9 @@ BROKER_RESTART_WAVE = 8
 BATCH_SIZE = 200
 
 
+@pytest.mark.parametrize("readers", [0, 1], ids=["reading-inline", "reader-process"])
 def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothing(
-    tansu_on_s3: TansuOnS3Factory, tmp_path: Path
+    tansu_on_s3: TansuOnS3Factory, tmp_path: Path, readers: int
 ) -> None:
     rng = random.Random(20261127)
     broker = tansu_on_s3()
@@ -43,7 +45,10 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
     catalog = Catalog(env.event_store_url)
     ledger = IngestLedger(env.event_store_url)
     dataset = catalog.list()[0]
-    worker = WorkerProcess(env).start()
+    worker = WorkerProcess(
+        env, extra_env={"BAYLINK_STREAMS_READER_PROCESSES": str(readers)}
+    ).start()
+    reader_pids: set[int] = set()
     targets: dict[int, int] = {}
     kills_mid_wave = random_kills = 0
     # A wave reaches each point at least once per partition (a worker that joins late may take
@@ -67,6 +72,7 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
                 random_moment = rng.uniform(0, 0.15)
                 asyncio.run(asyncio.sleep(random_moment))
                 kills_mid_wave += not stored_all(ledger, dataset.ingest_topic, targets)
+                reader_pids.update(worker.children())
                 worker.kill()
                 random_kills += 1
                 if wave == BROKER_RESTART_WAVE:
@@ -91,3 +97,6 @@ def test_killing_the_worker_at_random_and_named_moments_loses_and_doubles_nothin
     assert audit.distinct_record_ids == WAVES * WAVE_SIZE
     assert audit.duplicates == 0
     assert audit.rejected == 0
+    # Readers of killed workers leave too.
+    assert len(reader_pids) >= (random_kills if readers else 0)
+    wait_until(lambda: not any(alive(pid) for pid in reader_pids), 30, 0.1, "readers to leave")

@@ -15,7 +15,8 @@ from domain.provenance import Provenance
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
 from streams import wire
-from streams.processor import IngestProcessor, Message
+from streams.message_reading import Message
+from streams.processor import IngestProcessor
 from tests.support.platform import SENSOR_READINGS, reading_rows
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
