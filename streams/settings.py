@@ -32,8 +32,8 @@ class StreamsSettings(BaseSettings):
     # Longest a fetch waits for records at the broker; see streams.kafka_transport.
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=60_000)
     # Processes that decode and validate messages while the worker stores what was read
-    # before; 0 reads in the worker itself. Unset: one per core beyond two, at most four
-    # (on two cores the broker and the publishers want the other one: ADR 6).
+    # before; 0 reads in the worker itself. Unset: one per core beyond the first, at most
+    # four (ADR 6).
     reader_processes: int | None = Field(default=None, ge=0, le=64)
     # With reader processes: messages of a partition stored in one transaction while the
     # readers read the next ones.
@@ -47,7 +47,7 @@ class StreamsSettings(BaseSettings):
     def readers(self) -> int:
         if self.reader_processes is not None:
             return self.reader_processes
-        return max(0, min(4, (os.cpu_count() or 1) - 2))
+        return max(0, min(4, (os.cpu_count() or 1) - 1))
 
     @property
     def broker_url(self) -> str:

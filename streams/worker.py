@@ -46,16 +46,16 @@ def wait_for_datasets(catalog: Catalog, poll_seconds: float) -> list[str]:
         time.sleep(poll_seconds)
 
 
-def run_worker(streams: StreamsSettings, storage: StorageSettings) -> bool:
+def run_worker(
+    streams: StreamsSettings,
+    storage: StorageSettings,
+    regions: RegionRegistry,
+    pool: ReadingPool | None = None,
+) -> bool:
     """Run until signalled (returns False) or until the catalog changes (returns True)."""
     catalog = Catalog(storage.event_store_url)
     ledger = IngestLedger(storage.event_store_url, streams.broker_epoch)
     topics = wait_for_datasets(catalog, streams.catalog_poll_seconds)
-    regions = RegionRegistry.default()
-    pool = ReadingPool(streams.readers, regions) if streams.readers else None
-    if pool is not None:
-        pool.warm_up()
-        log.info("%d reader processes", pool.processes)
     processor = IngestProcessor(ledger, catalog, regions, pool=pool)
     app = create_app(streams, topics, processor)
     catalog_changed = False
@@ -77,14 +77,22 @@ def run_worker(streams: StreamsSettings, storage: StorageSettings) -> bool:
     except SystemExit:
         pass
     finally:
-        if pool is not None:
-            pool.close()
         ledger.close()
         catalog.close()
     return catalog_changed
 
 
 def run_forever(streams: StreamsSettings, storage: StorageSettings, **_: Any) -> None:
-    """The worker command: restart the consumer whenever the catalog gains a dataset."""
-    while run_worker(streams, storage):
-        asyncio.set_event_loop(asyncio.new_event_loop())
+    """The worker command: restart the consumer whenever the catalog gains a dataset (the
+    reader processes stay)."""
+    regions = RegionRegistry.default()
+    pool = ReadingPool(streams.readers, regions) if streams.readers else None
+    try:
+        if pool is not None:
+            pool.warm_up()
+            log.info("%d reader processes", pool.processes)
+        while run_worker(streams, storage, regions, pool):
+            asyncio.set_event_loop(asyncio.new_event_loop())
+    finally:
+        if pool is not None:
+            pool.close()
