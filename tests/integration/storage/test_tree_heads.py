@@ -1,0 +1,184 @@
+"""Signed tree heads over the event log, recorded in the same store, on SQLite and PostgreSQL:
+their roots are those of the leaves recomputed from the log, a restarted recorder carries on
+with the same tree, and the proofs served verify against the signed heads."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.domain import Aggregate, event
+
+from domain.merkle import MerkleFrontier, root_hash
+from domain.tree_head import verify_tree_head
+from storage.tree_heads import HEAD_TOPIC, TreeHeadLedger, TreeHeadRecorder, log_leaf
+from streams.tree_head_follower import start_tree_heads
+
+pytestmark = pytest.mark.integration
+
+NODE_KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"tree head node").digest())
+
+
+class Counter(Aggregate):
+    """Something that stores events, standing in for the platform's aggregates."""
+
+    @event("Counted")
+    def count(self, value: int) -> None:
+        self.value = value
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def event_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def ledger(event_store_url: str) -> Iterator[TreeHeadLedger]:
+    app = TreeHeadLedger(event_store_url)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def store_events(ledger: TreeHeadLedger, count: int) -> None:
+    counter = Counter()
+    for value in range(count - 1):  # creating the counter is an event too
+        counter.count(value)
+    ledger.save(counter)
+
+
+def recomputed_leaves(ledger: TreeHeadLedger) -> list[bytes]:
+    return [log_leaf(n).hash() for n in ledger.notifications(0)]
+
+
+def recorder(ledger: TreeHeadLedger, clock: Clock, every_events: int = 10) -> TreeHeadRecorder:
+    return TreeHeadRecorder(ledger, NODE_KEY, every_events, every_seconds=60.0, clock=clock)
+
+
+def test_a_head_is_recorded_every_n_events_with_the_root_of_the_recomputed_leaves(
+    ledger: TreeHeadLedger,
+) -> None:
+    store_events(ledger, 25)
+
+    recorded = recorder(ledger, Clock()).run_once()
+
+    assert [h.tree_size for h in recorded] == [10, 20]
+    assert [h.tree_size for h in ledger.heads()] == [10, 20]
+    leaves = recomputed_leaves(ledger)
+    for head in ledger.heads():
+        assert head.root == root_hash(leaves, head.tree_size)
+        assert verify_tree_head(head.signed_head(), NODE_KEY.public_key()).size == head.tree_size
+        assert head.last_position == [n.id for n in ledger.notifications(0)][head.tree_size - 1]
+    # Each head is an event of the log, under the tree from the next head on.
+    topics = [n.topic for n in ledger.notifications(0)]
+    assert topics.count(HEAD_TOPIC) == 2
+    assert len(leaves) == 27
+
+
+def test_a_timed_head_covers_what_came_since_but_an_idle_log_is_not_signed_again(
+    ledger: TreeHeadLedger,
+) -> None:
+    clock = Clock()
+    heads = recorder(ledger, clock, every_events=1000)
+    store_events(ledger, 7)
+    assert heads.run_once() == []
+
+    clock.now = 61.0
+    (timed,) = heads.run_once()
+    clock.now = 200.0
+    again = heads.run_once()  # only the timed head itself is new
+
+    assert timed.tree_size == 7
+    assert again == []
+    assert timed.root == root_hash(recomputed_leaves(ledger), 7)
+
+
+def test_a_restarted_recorder_resumes_from_its_last_head_with_the_same_tree(
+    event_store_url: str, ledger: TreeHeadLedger
+) -> None:
+    store_events(ledger, 25)
+    recorder(ledger, Clock()).run_once()
+    store_events(ledger, 18)
+
+    restarted = TreeHeadLedger(event_store_url)
+    try:
+        resumed = recorder(restarted, Clock())
+        assert resumed.frontier.size == 20
+        recorded = resumed.run_once()
+    finally:
+        restarted.close()
+
+    leaves = recomputed_leaves(ledger)
+    assert [h.tree_size for h in recorded] == [30, 40]
+    for head in ledger.heads():
+        assert head.root == root_hash(leaves, head.tree_size)
+    rebuilt = MerkleFrontier()
+    for leaf in leaves[:40]:
+        rebuilt = rebuilt.append(leaf)
+    assert ledger.heads()[-1].frontier() == rebuilt
+    for leaf in leaves[40:45]:
+        rebuilt = rebuilt.append(leaf)
+    # It read up to the newest event when it began: its own two heads come next time.
+    assert resumed.frontier == rebuilt
+
+
+def test_a_second_recorder_racing_for_the_same_head_gives_way(
+    event_store_url: str, ledger: TreeHeadLedger
+) -> None:
+    store_events(ledger, 12)
+    first = recorder(ledger, Clock())
+    other_ledger = TreeHeadLedger(event_store_url)
+    try:
+        second = recorder(other_ledger, Clock())
+        assert [h.tree_size for h in first.run_once()] == [10]
+        assert second.run_once() == []
+        store_events(ledger, 10)
+        assert [h.tree_size for h in second.run_once()] == [20]
+    finally:
+        other_ledger.close()
+
+    assert [h.tree_size for h in ledger.heads()] == [10, 20]
+
+
+def test_the_follower_records_heads_while_the_log_grows_and_stops_when_asked(
+    event_store_url: str, ledger: TreeHeadLedger
+) -> None:
+    stop = threading.Event()
+    thread = start_tree_heads(event_store_url, NODE_KEY, 10, 0.05, stop)
+    try:
+        store_events(ledger, 15)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and max(sizes(ledger), default=0) < 15:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    leaves = recomputed_leaves(ledger)
+    # Ten events make a head; the rest (and that head's own event) a timed one.
+    assert sizes(ledger)[0] == 10
+    assert max(sizes(ledger)) in (15, 16)
+    for head in ledger.heads():
+        assert head.root == root_hash(leaves, head.tree_size)
+
+
+def sizes(ledger: TreeHeadLedger) -> list[int]:
+    return [h.tree_size for h in ledger.heads()]
