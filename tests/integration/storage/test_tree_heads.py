@@ -14,8 +14,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.domain import Aggregate, event
 
-from domain.merkle import MerkleFrontier, root_hash
+from domain.errors import MerkleProofError
+from domain.merkle import MerkleFrontier, root_hash, verify_consistency, verify_inclusion
 from domain.tree_head import verify_tree_head
+from storage.errors import LogPositionNotFoundError, TreeHeadNotFoundError
 from storage.tree_heads import HEAD_TOPIC, TreeHeadLedger, TreeHeadRecorder, log_leaf
 from streams.tree_head_follower import start_tree_heads
 
@@ -182,3 +184,76 @@ def test_the_follower_records_heads_while_the_log_grows_and_stops_when_asked(
 
 def sizes(ledger: TreeHeadLedger) -> list[int]:
     return [h.tree_size for h in ledger.heads()]
+
+
+def flip(value: bytes) -> bytes:
+    return bytes([value[0] ^ 1]) + value[1:]
+
+
+def test_every_event_has_an_inclusion_proof_that_verifies_against_the_signed_head(
+    ledger: TreeHeadLedger,
+) -> None:
+    store_events(ledger, 23)
+    recorder(ledger, Clock()).run_once()
+    public = NODE_KEY.public_key()
+
+    for head in ledger.heads():
+        signed = verify_tree_head(head.signed_head(), public)
+        for position in range(1, head.last_position + 1):
+            proof = ledger.inclusion(position, head.tree_size)
+            assert proof.leaf.position == position
+            verify_inclusion(proof.leaf.hash(), proof.index, signed.size, proof.path, signed.root)
+
+
+def test_a_tampered_inclusion_proof_or_leaf_fails(ledger: TreeHeadLedger) -> None:
+    store_events(ledger, 23)
+    recorder(ledger, Clock()).run_once()
+    head = ledger.heads()[-1]
+    proof = ledger.inclusion(7, head.tree_size)
+    leaf = proof.leaf.hash()
+
+    with pytest.raises(MerkleProofError):
+        verify_inclusion(
+            leaf, proof.index, head.tree_size, (flip(proof.path[0]), *proof.path[1:]), head.root
+        )
+    with pytest.raises(MerkleProofError):
+        verify_inclusion(flip(leaf), proof.index, head.tree_size, proof.path, head.root)
+    with pytest.raises(MerkleProofError):
+        verify_inclusion(leaf, proof.index + 1, head.tree_size, proof.path, head.root)
+
+
+def test_consistency_proofs_between_recorded_heads_verify(ledger: TreeHeadLedger) -> None:
+    store_events(ledger, 35)
+    recorder(ledger, Clock(), every_events=7).run_once()
+    heads = ledger.heads()
+    assert len(heads) == 5
+
+    for first in heads:
+        for second in heads:
+            if first.tree_size > second.tree_size:
+                continue
+            proof = ledger.consistency(first.tree_size, second.tree_size)
+            verify_consistency(
+                first.tree_size, second.tree_size, first.root, second.root, proof.path
+            )
+    proof = ledger.consistency(heads[0].tree_size, heads[-1].tree_size)
+    with pytest.raises(MerkleProofError):
+        verify_consistency(
+            heads[0].tree_size, heads[-1].tree_size, heads[0].root, flip(heads[-1].root), proof.path
+        )
+
+
+def test_proofs_are_only_served_against_recorded_heads(ledger: TreeHeadLedger) -> None:
+    store_events(ledger, 12)
+    recorder(ledger, Clock()).run_once()
+
+    with pytest.raises(TreeHeadNotFoundError, match="no signed tree head of size 11"):
+        ledger.inclusion(3, 11)
+    with pytest.raises(LogPositionNotFoundError, match="log position 11 is not under"):
+        ledger.inclusion(11, 10)
+    with pytest.raises(TreeHeadNotFoundError, match="size 9"):
+        ledger.consistency(9, 10)
+    store_events(ledger, 12)
+    recorder(ledger, Clock()).run_once()
+    with pytest.raises(TreeHeadNotFoundError, match="no larger than the second"):
+        ledger.consistency(20, 10)
