@@ -6,17 +6,22 @@ are increasing but PostgreSQL may leave gaps (a sequence value taken by a rolled
 so the leaf index is not derived from the id: each leaf carries its log position instead, and
 a head records the position of its last leaf.
 
-Proofs are computed from leaf hashes recomputed from the log, up to the head's size: correct
-and simple, at a cost linear in the tree size (measured in the ADR); a cache of subtree roots
-can replace the reading later without changing what is served.
+Proofs are computed from leaf hashes recomputed from the log, up to the head's size, and kept
+in memory for the next proof (the log only grows): correct and simple, at a cost linear in the
+tree size for the first proof and the proof's own O(n) subtree hashing after (measured in the
+ADR); a store of subtree roots can replace this later without changing what is served.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import overload
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,7 +29,7 @@ from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.log_leaf import LogLeaf
-from domain.merkle import MerkleFrontier, Proof, consistency_proof, inclusion_proof
+from domain.merkle import HASH_SIZE, MerkleFrontier, Proof, consistency_proof, inclusion_proof
 from domain.tree_head import sign_tree_head
 from domain.tree_head_log import TREE_HEAD_LOG_ID, TreeHeadLog
 from storage.errors import LogPositionNotFoundError, TreeHeadNotFoundError
@@ -32,6 +37,9 @@ from storage.ledger import LedgerApplication
 
 HEAD_TOPIC = get_topic(TreeHeadLog.Recorded)
 _PAGE = 1000
+# Leaf hashes kept between proofs: 40 bytes each, so 200 MB at most; proofs under larger
+# heads read the log each time.
+MAX_KEPT_LEAVES = 5_000_000
 
 
 def log_leaf(notification: Notification) -> LogLeaf:
@@ -68,8 +76,58 @@ class ConsistencyProof:
     path: Proof
 
 
+class LeafHashes(Sequence[bytes]):
+    """Leaf hashes of a prefix of the log, in log order, with their log positions: 40 bytes
+    a leaf in two flat buffers rather than a Python object each."""
+
+    def __init__(self) -> None:
+        self._hashes = bytearray()
+        self._positions = array("q")
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return bytes(self._hashes[index * HASH_SIZE : (index + 1) * HASH_SIZE])
+
+    @property
+    def last_position(self) -> int:
+        return self._positions[-1] if self._positions else 0
+
+    def append(self, position: int, leaf_hash: bytes) -> None:
+        self._positions.append(position)
+        self._hashes += leaf_hash
+
+    def count_through(self, position: int) -> int:
+        """How many leaves have a log position up to ``position``."""
+        return bisect_right(self._positions, position)
+
+    def index_of(self, position: int) -> int | None:
+        index = bisect_left(self._positions, position)
+        found = index < len(self._positions) and self._positions[index] == position
+        return index if found else None
+
+
 class TreeHeadLedger(LedgerApplication):
     """The tree heads' view of the shared store."""
+
+    def __init__(self, event_store_url: str, max_kept_leaves: int = MAX_KEPT_LEAVES) -> None:
+        super().__init__(event_store_url)
+        self._leaves = LeafHashes()
+        self._leaves_lock = threading.Lock()
+        self._max_kept_leaves = max_kept_leaves
 
     def heads(self, limit: int | None = None, desc: bool = False) -> list[TreeHeadLog.Recorded]:
         """Recorded heads, oldest first (newest first with ``desc``)."""
@@ -99,15 +157,21 @@ class TreeHeadLedger(LedgerApplication):
             yield from page
             start = page[-1].id + 1
 
-    def leaf_hashes(self, head: TreeHeadLog.Recorded) -> list[bytes]:
-        """The leaf hashes of the head's tree, recomputed from the log."""
-        found = [log_leaf(n).hash() for n in self.notifications(0, head.last_position)]
-        if len(found) != head.tree_size:
+    def leaf_hashes(self, head: TreeHeadLog.Recorded) -> LeafHashes:
+        """The leaf hashes of (at least) the head's tree, recomputed from the log; the log
+        only grows, so those read once are kept for the next proof (up to a bound)."""
+        with self._leaves_lock:
+            kept = self._leaves if head.tree_size <= self._max_kept_leaves else LeafHashes()
+            if kept.last_position < head.last_position:
+                for notification in self.notifications(kept.last_position, head.last_position):
+                    kept.append(notification.id, log_leaf(notification).hash())
+            found = kept.count_through(head.last_position)
+        if found != head.tree_size:
             raise TreeHeadNotFoundError(
-                f"the log holds {len(found)} events up to position {head.last_position}, "
+                f"the log holds {found} events up to position {head.last_position}, "
                 f"but the head of size {head.tree_size} covers them"
             )
-        return found
+        return kept
 
     def inclusion(self, position: int, tree_size: int) -> InclusionProof:
         """The inclusion proof of the event at ``position`` under the recorded head of
@@ -118,16 +182,12 @@ class TreeHeadLedger(LedgerApplication):
                 f"log position {position} is not under the tree head of size {tree_size} "
                 f"(positions 1 to {head.last_position})"
             )
-        leaves: list[bytes] = []
-        index, leaf = -1, None
-        for notification in self.notifications(0, head.last_position):
-            if notification.id == position:
-                index, leaf = len(leaves), log_leaf(notification)
-                leaves.append(leaf.hash())
-            else:
-                leaves.append(log_leaf(notification).hash())
-        if leaf is None:
+        leaves = self.leaf_hashes(head)
+        index = leaves.index_of(position)
+        stored = self.recorder.select_notifications(position, 1, stop=position)
+        if index is None or not stored:
             raise LogPositionNotFoundError(f"no event is stored at log position {position}")
+        leaf = log_leaf(stored[0])
         return InclusionProof(head, index, leaf, inclusion_proof(leaves, index, tree_size))
 
     def consistency(self, first_size: int, second_size: int) -> ConsistencyProof:

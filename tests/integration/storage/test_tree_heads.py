@@ -257,3 +257,22 @@ def test_proofs_are_only_served_against_recorded_heads(ledger: TreeHeadLedger) -
     recorder(ledger, Clock()).run_once()
     with pytest.raises(TreeHeadNotFoundError, match="no larger than the second"):
         ledger.consistency(20, 10)
+
+
+def test_proofs_under_heads_larger_than_the_kept_leaves_read_the_log_and_still_verify(
+    event_store_url: str, ledger: TreeHeadLedger
+) -> None:
+    store_events(ledger, 30)
+    recorder(ledger, Clock()).run_once()
+    small = TreeHeadLedger(event_store_url, max_kept_leaves=15)
+    try:
+        proofs = [small.inclusion(4, size) for size in (10, 20, 30, 10)]
+        consistency = small.consistency(10, 30)
+    finally:
+        small.close()
+
+    for proof in proofs:
+        head = proof.head
+        verify_inclusion(proof.leaf.hash(), proof.index, head.tree_size, proof.path, head.root)
+    first, second = consistency.first, consistency.second
+    verify_consistency(10, 30, first.root, second.root, consistency.path)
