@@ -1,15 +1,16 @@
 """`baylink audit`: the Merkle log's signed tree heads, and inclusion and consistency proofs
-against them, read from the platform's event store (ADR 17)."""
+against them, read from the platform's event store (ADR 17). ``--json`` prints what the audit
+API answers."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from api.audit_schemas import ConsistencyProofModel, InclusionProofModel, SignedTreeHeadModel
 from baylink.cli_options import DataDir, EventStore, Json
 from baylink.context import resolve_context
 from baylink.errors import BaylinkCliError
@@ -44,17 +45,6 @@ def _ledger(data_dir: DataDir, event_store: EventStore) -> Iterator[TreeHeadLedg
         ledger.close()
 
 
-def _head_json(head: TreeHeadLog.Recorded) -> dict[str, Any]:
-    return {
-        "tree_size": head.tree_size,
-        "root": head.root.hex(),
-        "timestamp": head.timestamp.isoformat(),
-        "key_id": head.key_id,
-        "signature": head.signature.hex(),
-        "last_position": head.last_position,
-    }
-
-
 def _head_line(head: TreeHeadLog.Recorded) -> str:
     return (
         f"tree head {head.tree_size} (log position {head.last_position}), "
@@ -71,7 +61,7 @@ def head(data_dir: DataDir = None, event_store: EventStore = None, as_json: Json
         latest = ledger.latest()
     if latest is None:
         raise BaylinkCliError(_NO_HEADS)
-    typer.echo(json.dumps(_head_json(latest)) if as_json else _head_line(latest))
+    typer.echo(SignedTreeHeadModel.of(latest).model_dump_json() if as_json else _head_line(latest))
 
 
 @audit_app.command("prove")
@@ -95,20 +85,7 @@ def prove(
         proof = ledger.inclusion(position, tree_size)
     leaf = proof.leaf
     if as_json:
-        document = {
-            "head": _head_json(proof.head),
-            "leaf": {
-                "position": leaf.position,
-                "topic": leaf.topic,
-                "originator_id": str(leaf.originator_id),
-                "originator_version": leaf.originator_version,
-                "state_sha256": leaf.state_sha256.hex(),
-            },
-            "leaf_index": proof.index,
-            "leaf_hash": leaf.hash().hex(),
-            "audit_path": [h.hex() for h in proof.path],
-        }
-        typer.echo(json.dumps(document))
+        typer.echo(InclusionProofModel.of(proof).model_dump_json())
         return
     typer.echo(_head_line(proof.head))
     typer.echo(
@@ -133,12 +110,7 @@ def prove_consistency(
     with _ledger(data_dir, event_store) as ledger:
         proof = ledger.consistency(first, second)
     if as_json:
-        document = {
-            "first": _head_json(proof.first),
-            "second": _head_json(proof.second),
-            "consistency_path": [h.hex() for h in proof.path],
-        }
-        typer.echo(json.dumps(document))
+        typer.echo(ConsistencyProofModel.of(proof).model_dump_json())
         return
     typer.echo(_head_line(proof.first))
     typer.echo(_head_line(proof.second))
