@@ -139,13 +139,26 @@ class TreeHeadLedger(LedgerApplication):
         return found[0] if found else None
 
     def head_of_size(self, tree_size: int) -> TreeHeadLog.Recorded:
-        """The recorded head of this size (the newest, should a size be signed twice)."""
-        for head in self.heads(desc=True):
+        """The recorded head of this size. Each head is larger than the one before it (a head
+        is only signed over new leaves), so it is found by bisecting versions: O(log n)
+        single-event reads, however many heads there are."""
+        latest = self.latest()
+        low, high = 1, latest.originator_version if latest else 0
+        while low <= high:
+            middle = (low + high) // 2
+            at_latest = latest is not None and middle == latest.originator_version
+            head = latest if at_latest and latest is not None else self._head_at(middle)
             if head.tree_size == tree_size:
                 return head
             if head.tree_size < tree_size:
-                break
+                low = middle + 1
+            else:
+                high = middle - 1
         raise TreeHeadNotFoundError(f"no signed tree head of size {tree_size} is recorded")
+
+    def _head_at(self, version: int) -> TreeHeadLog.Recorded:
+        (stored,) = self.recorder.select_events(TREE_HEAD_LOG_ID, gt=version - 1, lte=version)
+        return self._head(stored)
 
     def notifications(self, after: int, stop: int | None = None) -> Iterator[Notification]:
         """Every notification after log position ``after`` (up to ``stop``), in log order."""

@@ -16,6 +16,7 @@ from storage.tree_heads import TreeHeadLedger, TreeHeadRecorder
 
 log = logging.getLogger("baylink.streams.tree_heads")
 _POLL_SECONDS = 1.0
+_RETRY_SECONDS = 5.0
 
 
 def follow_tree_heads(
@@ -27,10 +28,12 @@ def follow_tree_heads(
 ) -> None:
     """Record signed tree heads until ``stop`` is set."""
     ledger = TreeHeadLedger(event_store_url)
+    recorder: TreeHeadRecorder | None = None
     try:
-        recorder = TreeHeadRecorder(ledger, key, every_events, every_seconds)
         while not stop.is_set():
             try:
+                # Made (and remade after a failure) here: it resumes from the last head.
+                recorder = recorder or TreeHeadRecorder(ledger, key, every_events, every_seconds)
                 for head in recorder.run_once():
                     log.info(
                         "signed tree head %d (root %s, log position %d)",
@@ -40,8 +43,10 @@ def follow_tree_heads(
                     )
             except Exception:
                 # A passing store error must not end the heads while snapshots carry on.
-                log.exception("recording tree heads failed; retrying")
-                recorder = TreeHeadRecorder(ledger, key, every_events, every_seconds)
+                log.exception("recording tree heads failed; retrying in %s s", _RETRY_SECONDS)
+                recorder = None
+                stop.wait(_RETRY_SECONDS)
+                continue
             stop.wait(min(_POLL_SECONDS, every_seconds))
     finally:
         ledger.close()

@@ -276,3 +276,18 @@ def test_proofs_under_heads_larger_than_the_kept_leaves_read_the_log_and_still_v
         verify_inclusion(proof.leaf.hash(), proof.index, head.tree_size, proof.path, head.root)
     first, second = consistency.first, consistency.second
     verify_consistency(10, 30, first.root, second.root, consistency.path)
+
+
+def test_each_recorded_head_is_found_by_its_size_and_no_other_size_is(
+    ledger: TreeHeadLedger,
+) -> None:
+    store_events(ledger, 40)
+    recorder(ledger, Clock(), every_events=3).run_once()
+    sizes = {h.tree_size: h for h in ledger.heads()}
+
+    for size in range(1, 45):
+        if size in sizes:
+            assert ledger.head_of_size(size) == sizes[size]
+        else:
+            with pytest.raises(TreeHeadNotFoundError):
+                ledger.head_of_size(size)
