@@ -29,6 +29,7 @@ from api.subscription_services import SubscriptionServices
 from storage.access_log import AccessLog
 from storage.governance import Governance
 from storage.settings import StorageSettings
+from storage.tree_heads import TreeHeadLedger
 
 _log = logging.getLogger("baylink.api")
 
@@ -60,6 +61,7 @@ def create_app(
     provider = QueryServiceProvider(event_store_url, object_store_url)
     governance = LedgerProvider(event_store_url, Governance)
     access_log = LedgerProvider(event_store_url, AccessLog)
+    tree_heads = LedgerProvider(event_store_url, TreeHeadLedger)
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
 
     @asynccontextmanager
@@ -70,6 +72,7 @@ def create_app(
             provider.close()
             governance.close()
             access_log.close()
+            tree_heads.close()
             app.state.subscription_services.close()
 
     app = FastAPI(title="baylink", version=_package_version(), lifespan=lifespan)
@@ -77,6 +80,7 @@ def create_app(
     app.state.query_service = provider
     app.state.governance = governance
     app.state.access_log = access_log
+    app.state.tree_heads = tree_heads
     app.state.authenticator = Authenticator(admin_token, governance.get, settings.jwt_issuers)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.state.pseudonym_secret = _pseudonym_secret(settings)

@@ -22,6 +22,7 @@ from api.services import LedgerProvider, QueryServiceProvider
 from storage.access_log import AccessLog
 from storage.governance import Governance
 from storage.query import BoundingBox, QueryService
+from storage.tree_heads import TreeHeadLedger
 
 DATASET_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$"
 SNAPSHOT_ID_PATTERN = r"^[0-9]{12}-[0-9]{12}$"
@@ -81,6 +82,11 @@ def authenticated(
 
 def access_log(request: HTTPConnection) -> AccessLog:
     provider: LedgerProvider[AccessLog] = request.app.state.access_log
+    return provider.get()
+
+
+def _tree_heads(request: HTTPConnection) -> TreeHeadLedger:
+    provider: LedgerProvider[TreeHeadLedger] = request.app.state.tree_heads
     return provider.get()
 
 
@@ -151,6 +157,7 @@ def _record_format(
 QueryServiceDep = Annotated[QueryService, Depends(_query_service)]
 PrincipalDep = Annotated[Principal, Depends(authenticated)]
 PolicyDep = Annotated[PolicyService, Depends(_policy_service)]
+TreeHeadsDep = Annotated[TreeHeadLedger, Depends(_tree_heads)]
 AdministrationDep = Annotated[AdministrationService, Depends(_administration)]
 StartParam = Annotated[
     datetime | None,

@@ -26,10 +26,16 @@ from domain.dataset import DatasetDefinition
 from domain.errors import DatasetNotFoundError
 from domain.policy import AgreementView, Caller, Decision, decide
 from domain.record import to_micros
+from domain.tree_head_log import TreeHeadLog
 from storage.access_log import AccessEntry, AccessLog
 from storage.coarse_area import in_box, widened
 from storage.delivery_log import DeliveryEntry, DeliveryLog
-from storage.errors import BadFilterError, UnknownDatasetError, UnknownRecordError
+from storage.errors import (
+    BadFilterError,
+    TreeHeadNotFoundError,
+    UnknownDatasetError,
+    UnknownRecordError,
+)
 from storage.governance import Governance
 from storage.policy_view import partner_view, pseudonym_key
 from storage.query import (
@@ -45,6 +51,7 @@ from storage.query import (
     RecordProvenance,
     SnapshotSummary,
 )
+from storage.tree_heads import ConsistencyProof, InclusionProof, TreeHeadLedger
 
 _Decider = Callable[[Caller, DatasetDefinition], Decision]
 MAX_BOX_ROUNDS = 20
@@ -386,13 +393,54 @@ class PolicyService:
             outcome.rows, outcome.allowed, outcome.reason = len(found), True, "audit"
             return found
 
+    # The Merkle log ---------------------------------------------------------------------------
+    # Heads and proofs say nothing of any record's content (a leaf is an event's position,
+    # topic, originator and state digest), so every auditor reads all of them.
+
+    def tree_heads(self, ledger: TreeHeadLedger, limit: int) -> list[TreeHeadLog.Recorded]:
+        with self._logged("audit-tree-heads") as outcome:
+            self._auditor(outcome, "the Merkle log")
+            heads = ledger.heads(limit=limit, desc=True)
+            outcome.rows, outcome.allowed, outcome.reason = len(heads), True, "audit"
+            return heads
+
+    def latest_tree_head(self, ledger: TreeHeadLedger) -> TreeHeadLog.Recorded:
+        with self._logged("audit-tree-heads") as outcome:
+            self._auditor(outcome, "the Merkle log")
+            head = ledger.latest()
+            if head is None:
+                raise TreeHeadNotFoundError("no signed tree head is recorded yet")
+            outcome.rows, outcome.allowed, outcome.reason = 1, True, "audit"
+            return head
+
+    def inclusion_proof(
+        self, ledger: TreeHeadLedger, position: int, tree_size: int
+    ) -> InclusionProof:
+        with self._logged("audit-inclusion-proof") as outcome:
+            self._auditor(outcome, "the Merkle log")
+            proof = ledger.inclusion(position, tree_size)
+            outcome.rows, outcome.allowed, outcome.reason = 1, True, "audit"
+            return proof
+
+    def consistency_proof(
+        self, ledger: TreeHeadLedger, first: int, second: int
+    ) -> ConsistencyProof:
+        with self._logged("audit-consistency-proof") as outcome:
+            self._auditor(outcome, "the Merkle log")
+            proof = ledger.consistency(first, second)
+            outcome.rows, outcome.allowed, outcome.reason = 1, True, "audit"
+            return proof
+
+    def _auditor(self, outcome: _Outcome, what: str) -> None:
+        if not self.principal.admin and AUDIT not in self.principal.scopes:
+            outcome.reason, outcome.allowed = "no-audit-scope", False
+            raise ForbiddenError(f"reading {what} needs the admin or audit scope")
+
     def _audited(
         self, outcome: _Outcome, what: str
     ) -> Callable[[AccessEntry | DeliveryEntry], bool] | None:
         """Which log entries the principal may read: None for all (the administrator)."""
-        if not self.principal.admin and AUDIT not in self.principal.scopes:
-            outcome.reason, outcome.allowed = "no-audit-scope", False
-            raise ForbiddenError(f"reading {what} needs the admin or audit scope")
+        self._auditor(outcome, what)
         if self.principal.admin:
             return None
         me, region = self.principal.caller.partner_id, self.principal.caller.region

@@ -32,8 +32,10 @@ from domain.errors import (
 from storage.errors import (
     BadCursorError,
     BadFilterError,
+    LogPositionNotFoundError,
     QueryError,
     SnapshotUnavailableError,
+    TreeHeadNotFoundError,
     UnknownDatasetError,
     UnknownRecordError,
     UnknownSnapshotError,
@@ -121,6 +123,9 @@ _KINDS: tuple[tuple[type[Exception], _Kind], ...] = (
     (UnknownSubscriptionError, _Kind("unknown-subscription", "Unknown subscription", 404)),
     (ConflictError, _Kind("conflict", "Conflict", 409)),
     (QueryError, _Kind("bad-query", "Query cannot be answered", 400)),
+    # The Merkle log: proofs are served only against signed heads and stored events.
+    (TreeHeadNotFoundError, _Kind("unknown-tree-head", "Unknown tree head", 404)),
+    (LogPositionNotFoundError, _Kind("unknown-log-position", "Unknown log position", 404)),
     # Governance changes: the domain's own message says what was wrong.
     (AgreementNotFoundError, _Kind("unknown-agreement", "Unknown agreement", 404)),
     (PartnerNotFoundError, _Kind("unknown-partner", "Unknown partner", 404)),

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from baylink import (
+    cli_audit,
     cli_connector,
     cli_dataset,
     cli_delivery,
@@ -36,6 +37,7 @@ cli_status.register(app)
 cli_governance.register(app)
 cli_connector.register(app)
 cli_delivery.register(app)
+cli_audit.register(app)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from baylink.runtime.errors import (
     RuntimeStateCorruptError,
     RuntimeStateNotFoundError,
 )
+from baylink.runtime.node_key import NODE_KEY_ENV, ensure_node_key_file
 from baylink.runtime.ports import LOOPBACK, ensure_port_free, free_ports
 from baylink.runtime.pseudonym_secret import PSEUDONYM_SECRET_ENV, ensure_pseudonym_secret
 from baylink.runtime.state import DATA_DIR_ENV, RuntimeState, resolve_data_dir, state_path
@@ -89,6 +90,7 @@ def up(
     _refuse_if_already_running(data_dir)
     admin_token, admin_token_file = ensure_admin_token(data_dir)
     pseudonym_secret = ensure_pseudonym_secret(data_dir)
+    node_key_file = ensure_node_key_file(data_dir)
     _refuse_unsafe_admin_token(admin_token)
     # Checked before anything starts, so a taken port costs nothing to clean up.
     ensure_port_free(api_host, api_port)
@@ -122,6 +124,13 @@ def up(
         specs = [
             dataclasses.replace(s, env={**s.env, PSEUDONYM_SECRET_ENV: pseudonym_secret})
             if s.name in ("api", "relay")
+            else s
+            for s in specs
+        ]
+        # The snapshot follower signs the Merkle log's tree heads (ADR 17).
+        specs = [
+            dataclasses.replace(s, env={**s.env, NODE_KEY_ENV: str(node_key_file)})
+            if s.name == "snapshots"
             else s
             for s in specs
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,10 +15,12 @@ from baylink.telemetry_setup import start_telemetry
 from domain.errors import DomainError
 from storage.catalog import Catalog
 from storage.errors import StorageError
+from storage.node_key import load_node_key
 from storage.object_store import ObjectStore
 from storage.object_store_factory import open_object_store
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
-from streams.snapshot_follower import follow
+from streams.snapshot_follower import follow, stop_on_signals
+from streams.tree_head_follower import start_tree_heads
 
 snapshots_app = typer.Typer(help="Build Parquet snapshots of stored records.", no_args_is_help=True)
 
@@ -84,12 +87,34 @@ def follow_log(
         float | None, typer.Option(help="Seconds between snapshots. [default: 30]")
     ] = None,
 ) -> None:
-    """Keep snapshotting newly stored records until stopped."""
+    """Keep snapshotting newly stored records until stopped (and, with a node key configured,
+    keep signing the Merkle log's tree heads)."""
     start_telemetry("snapshots", log_level="INFO")
     context = resolve_context(data_dir, None, event_store)
-    store = _object_store(object_store or context.storage.object_store_url)
-    follow(
-        context.storage.event_store_url,
-        store,
-        interval if interval is not None else context.storage.snapshot_interval_seconds,
-    )
+    storage = context.storage
+    store = _object_store(object_store or storage.object_store_url)
+    stop = stop_on_signals()
+    heads = None
+    if storage.tree_head_key_file:
+        try:
+            key = load_node_key(Path(storage.tree_head_key_file))
+        except StorageError as error:
+            raise BaylinkCliError(str(error)) from None
+        heads = start_tree_heads(
+            storage.event_store_url,
+            key,
+            storage.tree_head_every_events,
+            storage.tree_head_every_seconds,
+            stop,
+        )
+    try:
+        follow(
+            storage.event_store_url,
+            store,
+            interval if interval is not None else storage.snapshot_interval_seconds,
+            stop,
+        )
+    finally:
+        stop.set()
+        if heads is not None:
+            heads.join(timeout=10)

@@ -103,3 +103,7 @@ class MerkleProofError(DomainError):
 
 class TreeHeadError(DomainError):
     """A tree head is malformed, or its signature does not verify under the given key."""
+
+
+class LogLeafError(DomainError):
+    """A Merkle log leaf's position, topic, originator or state digest is malformed."""

@@ -70,3 +70,15 @@ class BadCursorError(BadFilterError):
 
 class SnapshotUnavailableError(QueryError):
     """A published snapshot's manifest or files cannot be read from the object store."""
+
+
+class NodeKeyError(StorageError):
+    """The node's Ed25519 signing key file is missing, unreadable or not an Ed25519 key."""
+
+
+class TreeHeadNotFoundError(StorageError):
+    """No signed tree head of this size is recorded."""
+
+
+class LogPositionNotFoundError(StorageError):
+    """No event is stored at this log position under the tree head named."""

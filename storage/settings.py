@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class StorageSettings(BaseSettings):
-    """Event-store URL (sqlite:///PATH or postgresql://...) and object-store URL."""
+    """Event-store URL (sqlite:///PATH or postgresql://...), object-store URL, and how the
+    Merkle log's tree heads are signed and how often."""
 
     model_config = SettingsConfigDict(env_prefix="BAYLINK_STORAGE_", extra="ignore")
 
     event_store_url: str = "sqlite:///var/baylink/events.sqlite"
     object_store_url: str = "var/baylink/objects"
     snapshot_interval_seconds: float = 30.0
+    # The node's Ed25519 key (PEM) that signs Merkle tree heads; no heads are recorded without
+    # one. `baylink up` makes one in its data directory.
+    tree_head_key_file: str | None = None
+    tree_head_every_events: int = Field(default=1000, ge=1)
+    tree_head_every_seconds: float = Field(default=60.0, gt=0)

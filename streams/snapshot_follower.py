@@ -30,7 +30,7 @@ def follow(
     stop: threading.Event | None = None,
 ) -> None:
     """Build snapshots every ``interval_seconds`` until ``stop`` is set or SIGTERM arrives."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     ledger = SnapshotLedger(event_store_url)
     catalog = Catalog(event_store_url)
     builder = SnapshotBuilder(ledger, catalog, store)
@@ -90,7 +90,7 @@ metrics.get_meter("baylink.streams").create_observable_gauge(
 )
 
 
-def _stop_on_signals() -> threading.Event:
+def stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:

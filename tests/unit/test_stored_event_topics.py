@@ -20,6 +20,7 @@ from domain.partner import Partner
 from domain.provenance import Provenance
 from domain.snapshot import SnapshotLog
 from domain.subscription import Subscription, SubscriptionIndex
+from domain.tree_head_log import TreeHeadLog
 from domain.whitelist import Whitelist, WhitelistRule
 from storage.catalog import Catalog
 from storage.governance import Governance
@@ -80,6 +81,7 @@ STORED_EVENT_CLASSES: list[type[DomainEvent]] = [
     ),
     *(nested_event(SubscriptionIndex, name) for name in ("Created", "SubscriptionAdded")),
     nested_event(DeliveryRecord, "Recorded"),
+    TreeHeadLog.Recorded,
 ]
 WHY = (
     "Stored events name their class by its topic, so data already stored depends on these "
@@ -198,6 +200,7 @@ def test_governance_stores_only_frozen_topics(tmp_path: Path) -> None:
                 "domain.ingest",
                 "domain.snapshot",
                 "domain.subscription",
+                "domain.tree_head_log",
             )
         )
     }

@@ -147,6 +147,7 @@ def app_over(event_store_url: str, object_store_url: str, **settings: Any) -> It
             app.state.query_service,
             app.state.governance,
             app.state.access_log,
+            app.state.tree_heads,
             app.state.subscription_services,
         ):
             provider.close()
