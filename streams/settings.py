@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,9 +30,8 @@ class StreamsSettings(BaseSettings):
     # Longest a fetch waits for records at the broker; see streams.kafka_transport.
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=60_000)
     # Processes that decode and validate messages while the worker stores what was read
-    # before; 0 reads in the worker itself. Unset: one per core beyond the first, at most
-    # four (ADR 6).
-    reader_processes: int | None = Field(default=None, ge=0, le=64)
+    # before; 0 reads in the worker itself (ADR 6: worth it where cores are free).
+    reader_processes: int = Field(default=0, ge=0, le=64)
     # With reader processes: messages of a partition stored in one transaction while the
     # readers read the next ones.
     store_messages: int = Field(default=8, ge=1, le=10_000)
@@ -42,12 +39,6 @@ class StreamsSettings(BaseSettings):
     # to the rebalance timeout for the others, so both are kept short on one machine.
     session_timeout_seconds: float = Field(default=10.0, gt=0)
     rebalance_timeout_seconds: float = Field(default=5.0, gt=0)
-
-    @property
-    def readers(self) -> int:
-        if self.reader_processes is not None:
-            return self.reader_processes
-        return max(0, min(4, (os.cpu_count() or 1) - 1))
 
     @property
     def broker_url(self) -> str:

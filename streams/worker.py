@@ -86,7 +86,7 @@ def run_forever(streams: StreamsSettings, storage: StorageSettings, **_: Any) ->
     """The worker command: restart the consumer whenever the catalog gains a dataset (the
     reader processes stay)."""
     regions = RegionRegistry.default()
-    pool = ReadingPool(streams.readers, regions) if streams.readers else None
+    pool = ReadingPool(streams.reader_processes, regions) if streams.reader_processes else None
     try:
         if pool is not None:
             pool.warm_up()
