@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -145,10 +146,16 @@ def test_swapped_batches_are_found_at_the_first_of_them(store: Store) -> None:
 
 @pytest.mark.parametrize(
     ("change", "reason"),
-    [({"root": b"\x07" * 32}, "head_root"), ({"signature": b"\x07" * 64}, "head_signature")],
+    [
+        ({"root": b"\x07" * 32}, "head_root"),
+        ({"signature": b"\x07" * 64}, "head_signature"),
+        ({"tree_size": 7}, "head_order"),
+        ({"timestamp": datetime(2000, 1, 1, tzinfo=UTC)}, "head_timestamp"),
+        ({"subtree_roots": [b"\x07" * 32]}, "head_frontier"),
+    ],
 )
 def test_an_altered_tree_head_is_found_at_the_head(
-    store: Store, change: dict[str, bytes], reason: str
+    store: Store, change: dict[str, object], reason: str
 ) -> None:
     row = store.rows(HEAD_TOPIC)[3]
     with store.tamperer.undone(row.position):
