@@ -157,6 +157,7 @@ class LogVerifier:
         # Snapshots: the last range published, and how many were checked.
         self._snapshot_range: tuple[int, int] = (0, 0)
         self._snapshots = 0
+        self._published_heads: dict[str, dict[int, tuple[int, str]]] = {}
 
     def run(self) -> VerifyReport:
         events, position, failure = 0, 0, None
@@ -320,12 +321,24 @@ class LogVerifier:
         first, last = event.first_position, event.last_position
         where = f"snapshot {event.snapshot_id} of {event.dataset_id}"
         previous_first, previous_last = self._snapshot_range
-        consecutive = first == previous_last + 1 or (first, last) == (previous_first, previous_last)
-        if not (consecutive and first <= last < position):
+        # A build over a range without batches publishes nothing (only the builder's tracking
+        # moves), so ranges may skip positions; one build publishes every changed dataset
+        # over the same range.
+        ordered = first > previous_last or (first, last) == (previous_first, previous_last)
+        if not (ordered and first <= last < position):
             raise _FoundError(
                 "snapshot_range",
-                f"{where} covers log positions {first} to {last}, which do not follow the "
-                f"snapshots before it (up to {previous_last}) or are not before it",
+                f"{where} covers log positions {first} to {last}, which overlap the snapshots "
+                f"before it (up to {previous_last}) or are not before it",
+            )
+        # Nothing of this dataset may fall between its snapshots: the chains must stand at
+        # the start of this range where its previous snapshot left them.
+        before = self._chain_heads_as_of(event.dataset_id, first - 1)
+        if before != self._published_heads.get(event.dataset_id, {}):
+            raise _FoundError(
+                "snapshot_gap",
+                f"{where}: batches of {event.dataset_id} stored before log position {first} "
+                "are in none of its snapshots",
             )
         if event.snapshot_id != snapshot_id_for(first, last):
             raise _FoundError("snapshot_range", f"{where} is not named after its range")
@@ -348,6 +361,7 @@ class LogVerifier:
             )
         self._check_files(where, manifest)
         self._snapshot_range = (first, last)
+        self._published_heads[event.dataset_id] = expected
         for chain in self._chains.values():
             chain.forget_before(first - 1)
         self._snapshots += 1

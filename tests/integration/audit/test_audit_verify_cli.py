@@ -83,13 +83,13 @@ def test_an_untampered_data_dir_verifies(data_dir: Path) -> None:
     json_code, json_out, _ = verify("--data-dir", str(data_dir), "--json")
 
     assert code == 0, err
-    assert out.startswith("verified 142 events")
+    assert out.startswith("verified 144 events")
     assert "120 batches on 4 chains" in out
     assert json_code == 0
     report = json.loads(json_out)
     assert report["ok"] is True
     assert report["failure"] is None
-    assert (report["events"], report["snapshots"]) == (142, 3)
+    assert (report["events"], report["snapshots"]) == (144, 3)
 
 
 def test_a_tampered_store_fails_with_one_line_naming_the_position(
@@ -123,7 +123,7 @@ def test_an_untampered_postgres_store_verifies_under_the_auditors_key(
     code, out, err = verify(*postgres_platform[1])
 
     assert code == 0, err
-    assert out.startswith("verified 142 events")
+    assert out.startswith("verified 144 events")
 
 
 def test_heads_under_another_key_fail_at_the_first_head(data_dir: Path, tmp_path: Path) -> None:
