@@ -184,10 +184,10 @@ def verify(
         typer.echo(json.dumps(report.as_dict()))
     elif report.failure is None:
         typer.echo(
-            f"verified {report.events} events (log positions to {report.last_position}): "
+            f"verified {report.events} events up to log position {report.last_position}: "
             f"{report.batches} batches on {report.chains} chains, {report.tree_heads} signed "
-            f"tree heads, {report.snapshots} snapshots; {report.unsigned_events} events after "
-            "the last signed head"
+            f"tree heads, {report.snapshots} snapshots; not yet under a signed head: "
+            f"{report.unsigned_events}"
         )
     if report.failure is not None:
         failure = report.failure
