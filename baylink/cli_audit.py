@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -173,11 +174,15 @@ def verify(
         ledger = AuditLedger(url)
     except StorageError as error:
         raise BaylinkCliError(str(error)) from None
+    except PersistenceError as error:
+        raise BaylinkCliError(f"cannot open the event store: {error}") from None
     try:
         key = _public_key(public_key, context.data_dir, ledger)
         report = _verified(ledger, objects, key)
     except StorageError as error:
         raise BaylinkCliError(str(error)) from None
+    except PersistenceError as error:
+        raise BaylinkCliError(f"cannot read the event store: {error}") from None
     finally:
         ledger.close()
     if as_json:
@@ -232,6 +237,9 @@ def _verified(
     with progress:
         task = progress.add_task("verifying", total=total)
         verifier = LogVerifier(
-            ledger, objects, key, on_progress=lambda n: progress.advance(task, n)
+            ledger,
+            objects,
+            key,
+            on_progress=lambda position: progress.update(task, completed=position),
         )
         return verifier.run()

@@ -132,7 +132,8 @@ class AuditLedger(LedgerApplication):
 
 
 class LogVerifier:
-    """One verifying pass over a store's log; ``on_progress`` is called with events read."""
+    """One verifying pass over a store's log; ``on_progress`` is told the log position reached
+    (every thousand events and at the end)."""
 
     def __init__(
         self,
@@ -170,9 +171,9 @@ class LogVerifier:
                 failure = VerifyFailure(position, failed.reason, failed.message)
                 break
             if self._on_progress is not None and events % _PAGE == 0:
-                self._on_progress(_PAGE)
+                self._on_progress(position)
         if self._on_progress is not None:
-            self._on_progress(events % _PAGE)
+            self._on_progress(position)
         return VerifyReport(
             events=events,
             last_position=position,
