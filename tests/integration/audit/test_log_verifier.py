@@ -249,3 +249,36 @@ def test_random_tampering_is_found_no_earlier_than_it_and_no_later_than_the_head
         assert report.failure is not None, (kind, touched)
         assert earliest <= report.failure.position <= bound, (kind, touched, report.failure)
     assert store.verify().ok
+
+
+def _published_objects(store: Store) -> dict[str, int]:
+    """Each snapshot object's key, and the log position of the publication that names it."""
+    named = {}
+    for index in range(len(store.rows(PUBLISHED_TOPIC))):
+        row, published = _published(store, index)
+        manifest = Manifest.from_json(store.objects.get(published.manifest_key))
+        named[published.manifest_key] = row.position
+        for file in manifest.files:
+            named.setdefault(file.key, row.position)
+    return named
+
+
+def test_random_changes_to_snapshot_objects_are_found_at_their_publication(
+    store: Store,
+) -> None:
+    generator = random.Random(28112026)
+    named = _published_objects(store)
+    for _ in range(20):
+        key = generator.choice(sorted(named))
+        original = store.objects.get(key)
+        index = generator.randrange(len(original))
+        store.objects.put(key, flipped(original, index))
+        try:
+            report = store.verify()
+        finally:
+            store.objects.put(key, original)
+
+        assert report.failure is not None, key
+        assert report.failure.position == named[key], (key, report.failure)
+        assert report.failure.reason in {"snapshot_manifest_digest", "snapshot_file_digest"}
+    assert store.verify().ok
