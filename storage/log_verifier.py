@@ -293,11 +293,13 @@ class LogVerifier:
             )
         if tuple(head.subtree_roots) != frontier.subtree_roots:
             raise _FoundError("head_frontier", f"{where}: the recorded frontier is not the tree's")
-        if self._public_key is not None:
-            try:
-                verify_tree_head(head.signed_head(), self._public_key)
-            except DomainError as error:
-                raise _FoundError("head_signature", f"{where}: {error}") from None
+        if self._public_key is None:
+            # Never a silent pass: a head whose signature cannot be checked is a finding.
+            raise _FoundError("head_unverifiable", f"{where}: no public key to verify it under")
+        try:
+            verify_tree_head(head.signed_head(), self._public_key)
+        except DomainError as error:
+            raise _FoundError("head_signature", f"{where}: {error}") from None
         self._forget_leaves_through(head.last_position, frontier)
         self._last_head = head
         self._heads += 1

@@ -282,3 +282,15 @@ def test_random_changes_to_snapshot_objects_are_found_at_their_publication(
         assert report.failure.position == named[key], (key, report.failure)
         assert report.failure.reason in {"snapshot_manifest_digest", "snapshot_file_digest"}
     assert store.verify().ok
+
+
+def test_without_a_public_key_the_first_head_is_a_finding_not_a_pass(store: Store) -> None:
+    ledger = AuditLedger(store.url)
+    try:
+        report = LogVerifier(ledger, store.objects, None).run()
+    finally:
+        ledger.close()
+
+    assert report.failure is not None
+    assert report.failure.reason == "head_unverifiable"
+    assert report.failure.position == store.rows(HEAD_TOPIC)[0].position
