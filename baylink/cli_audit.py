@@ -177,7 +177,8 @@ def verify(
     except PersistenceError as error:
         raise BaylinkCliError(f"cannot open the event store: {error}") from None
     try:
-        key = _public_key(public_key, context.data_dir, ledger)
+        # Given URLs, the auditor names the key: a local data dir's key is no evidence.
+        key = _public_key(public_key, None if event_store else context.data_dir, ledger)
         report = _verified(ledger, objects, key)
     except StorageError as error:
         raise BaylinkCliError(str(error)) from None
@@ -204,16 +205,20 @@ def verify(
         raise typer.Exit(1)
 
 
-def _public_key(given: Path | None, data_dir: Path, ledger: AuditLedger) -> Ed25519PublicKey | None:
+def _public_key(
+    given: Path | None, data_dir: Path | None, ledger: AuditLedger
+) -> Ed25519PublicKey | None:
     """The key the auditor gave, else the node key's; None only when no head is recorded."""
     if given is not None:
         return load_public_key(given)
-    node_key = Path(os.environ.get(NODE_KEY_ENV) or data_dir / NODE_KEY_FILE)
-    if node_key.is_file():
+    configured = os.environ.get(NODE_KEY_ENV)
+    node_key = Path(configured) if configured else data_dir / NODE_KEY_FILE if data_dir else None
+    if node_key is not None and node_key.is_file():
         return load_public_key(node_key)
     if ledger.recorder.select_events(TREE_HEAD_LOG_ID, limit=1):
+        where = f" at {node_key}" if node_key else ""
         raise BaylinkCliError(
-            f"tree heads are recorded but there is no node key at {node_key}: "
+            f"tree heads are recorded but there is no node key{where}: "
             "pass the public key they were signed with as --public-key PEM"
         )
     return None

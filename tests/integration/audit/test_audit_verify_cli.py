@@ -168,3 +168,12 @@ def test_a_missing_store_is_one_line_without_a_traceback(tmp_path: Path) -> None
         process.stderr.strip()
         == f"baylink: error: no event store at {tmp_path / 'none'}/events.sqlite"
     )
+
+
+def test_given_urls_the_auditor_must_name_the_key(
+    postgres_platform: tuple[str, list[str]],
+) -> None:
+    options = postgres_platform[1][:4]  # the URLs without --public-key
+
+    with pytest.raises(BaylinkCliError, match="--public-key PEM"):
+        verify(*options)
