@@ -1,22 +1,35 @@
 """`baylink audit`: the Merkle log's signed tree heads, and inclusion and consistency proofs
 against them, read from the platform's event store (ADR 17). ``--json`` prints what the audit
-API answers."""
+API answers. `baylink audit verify` checks a stopped platform's whole store offline (ADR 18)."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from eventsourcing.persistence import PersistenceError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.audit_schemas import ConsistencyProofModel, InclusionProofModel, SignedTreeHeadModel
 from baylink.cli_options import DataDir, EventStore, Json
 from baylink.context import resolve_context
 from baylink.errors import BaylinkCliError
+from baylink.runtime.node_key import NODE_KEY_ENV, NODE_KEY_FILE
 from domain.errors import DomainError
-from domain.tree_head_log import TreeHeadLog
+from domain.tree_head_log import TREE_HEAD_LOG_ID, TreeHeadLog
 from storage.errors import StorageError
+from storage.log_verifier import AuditLedger, LogVerifier, VerifyReport
+from storage.node_key import load_public_key
+from storage.object_store import ObjectStore
+from storage.object_store_factory import open_object_store
 from storage.tree_heads import TreeHeadLedger
 
 audit_app = typer.Typer(
@@ -117,3 +130,121 @@ def prove_consistency(
     typer.echo(f"  consistency path ({len(proof.path)} hashes):")
     for node in proof.path:
         typer.echo(f"    {node.hex()}")
+
+
+ObjectStoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--object-store",
+        metavar="URL",
+        help="file://DIR or s3://BUCKET, with --event-store. [default: the platform's]",
+        show_default=False,
+    ),
+]
+PublicKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--public-key",
+        metavar="PEM",
+        help="Ed25519 public key the tree heads must verify under. [default: the node key]",
+        show_default=False,
+    ),
+]
+
+
+@audit_app.command("verify")
+def verify(
+    data_dir: DataDir = None,
+    event_store: EventStore = None,
+    object_store: ObjectStoreOption = None,
+    public_key: PublicKeyOption = None,
+    as_json: Json = False,
+) -> None:
+    """Check a stopped platform's whole history offline: every ingest chain, every signed tree
+    head against the events, every snapshot against its manifest, files and chain heads. Exits 1
+    at the first failure, naming its log position."""
+    if (event_store is None) != (object_store is None):
+        raise BaylinkCliError("--event-store and --object-store go together (or use --data-dir)")
+    context = resolve_context(data_dir, None, event_store)
+    url = context.storage.event_store_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise BaylinkCliError(f"no event store at {url.removeprefix('sqlite:///')}")
+    try:
+        objects = open_object_store(object_store or context.storage.object_store_url)
+        ledger = AuditLedger(url)
+    except StorageError as error:
+        raise BaylinkCliError(str(error)) from None
+    except PersistenceError as error:
+        raise BaylinkCliError(f"cannot open the event store: {error}") from None
+    try:
+        # Given URLs, the auditor names the key: a local data dir's key is no evidence.
+        key = _public_key(public_key, None if event_store else context.data_dir, ledger)
+        report = _verified(ledger, objects, key)
+    except StorageError as error:
+        raise BaylinkCliError(str(error)) from None
+    except PersistenceError as error:
+        raise BaylinkCliError(f"cannot read the event store: {error}") from None
+    finally:
+        ledger.close()
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+    elif report.failure is None:
+        typer.echo(
+            f"verified {report.events} events up to log position {report.last_position}: "
+            f"{report.batches} batches on {report.chains} chains, {report.tree_heads} signed "
+            f"tree heads, {report.snapshots} snapshots; not yet under a signed head: "
+            f"{report.unsigned_events}"
+        )
+    if report.failure is not None:
+        failure = report.failure
+        print(
+            f"baylink: verify failed at log position {failure.position} "
+            f"({failure.reason}): {failure.message}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
+
+
+def _public_key(
+    given: Path | None, data_dir: Path | None, ledger: AuditLedger
+) -> Ed25519PublicKey | None:
+    """The key the auditor gave, else the node key's; None only when no head is recorded."""
+    if given is not None:
+        return load_public_key(given)
+    configured = os.environ.get(NODE_KEY_ENV)
+    node_key = Path(configured) if configured else data_dir / NODE_KEY_FILE if data_dir else None
+    if node_key is not None and node_key.is_file():
+        return load_public_key(node_key)
+    if ledger.recorder.select_events(TREE_HEAD_LOG_ID, limit=1):
+        where = f" at {node_key}" if node_key else ""
+        raise BaylinkCliError(
+            f"tree heads are recorded but there is no node key{where}: "
+            "pass the public key they were signed with as --public-key PEM"
+        )
+    return None
+
+
+def _verified(
+    ledger: AuditLedger, objects: ObjectStore, key: Ed25519PublicKey | None
+) -> VerifyReport:
+    total = ledger.position()
+    console = Console(stderr=True)
+    # On a terminal only: a pipe or a log file gets the one result line and nothing else.
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("verifying", total=total)
+        verifier = LogVerifier(
+            ledger,
+            objects,
+            key,
+            on_progress=lambda position: progress.update(task, completed=position),
+        )
+        return verifier.run()

@@ -199,31 +199,50 @@ def hash_of(event: IngestChain.BatchRecorded) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ChainFault:
+    """What is wrong with one batch of a chain: a stable reason code and a sentence."""
+
+    reason: str
+    message: str
+
+
+def batch_fault(previous: ChainHead, event: IngestChain.BatchRecorded) -> ChainFault | None:
+    """The first thing wrong with ``event`` as the batch after ``previous``, else None."""
+    where = f"chain {event.originator_id} version {event.originator_version}"
+
+    def fault(reason: str, what: str) -> ChainFault:
+        return ChainFault(reason, f"{where}: {what}")
+
+    if event.originator_version != previous.version + 1:
+        return fault("chain_version", f"expected version {previous.version + 1}")
+    if event.originator_id != chain_id_for(event.dataset_id, event.partition):
+        return fault("chain_id", "chain id does not match dataset and partition")
+    if event.previous_hash != previous.hash:
+        return fault("chain_link", "previous hash does not match the chain")
+    if hash_of(event) != event.hash:
+        return fault("batch_hash", "batch hash does not match its contents")
+    if digest(event.records) != event.records_digest:
+        return fault("records_digest", "records do not match their digest")
+    try:
+        count = len(decode_records(event.records))
+    except ValueError as error:  # msgspec.DecodeError is a ValueError
+        return fault("records_undecodable", f"records cannot be decoded: {error}")
+    if count != event.record_count:
+        return fault("record_count", "record count does not match the records")
+    if event.accepted_total != previous.accepted_total + event.record_count:
+        return fault("accepted_total", "accepted total does not add up")
+    if event.rejected_total != previous.rejected_total + len(event.rejections):
+        return fault("rejected_total", "rejected total does not add up")
+    return None
+
+
 def verify_chain(events: Iterable[IngestChain.BatchRecorded]) -> ChainHead | None:
     """Recompute every digest and link of one chain, in version order; raise on the first break."""
     head: ChainHead | None = None
     for event in events:
-        previous = head or ChainHead.genesis(event.originator_id)
-        where = f"chain {event.originator_id} version {event.originator_version}"
-        if event.originator_version != previous.version + 1:
-            raise ChainIntegrityError(f"{where}: expected version {previous.version + 1}")
-        if event.originator_id != chain_id_for(event.dataset_id, event.partition):
-            raise ChainIntegrityError(f"{where}: chain id does not match dataset and partition")
-        if event.previous_hash != previous.hash:
-            raise ChainIntegrityError(f"{where}: previous hash does not match the chain")
-        if hash_of(event) != event.hash:
-            raise ChainIntegrityError(f"{where}: batch hash does not match its contents")
-        if digest(event.records) != event.records_digest:
-            raise ChainIntegrityError(f"{where}: records do not match their digest")
-        try:
-            count = len(decode_records(event.records))
-        except ValueError as error:  # msgspec.DecodeError is a ValueError
-            raise ChainIntegrityError(f"{where}: records cannot be decoded: {error}") from None
-        if count != event.record_count:
-            raise ChainIntegrityError(f"{where}: record count does not match the records")
-        if event.accepted_total != previous.accepted_total + event.record_count:
-            raise ChainIntegrityError(f"{where}: accepted total does not add up")
-        if event.rejected_total != previous.rejected_total + len(event.rejections):
-            raise ChainIntegrityError(f"{where}: rejected total does not add up")
+        fault = batch_fault(head or ChainHead.genesis(event.originator_id), event)
+        if fault is not None:
+            raise ChainIntegrityError(fault.message)
         head = ChainHead.after(event)
     return head

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
     load_pem_private_key,
+    load_pem_public_key,
 )
 
 from storage.errors import NodeKeyError
@@ -46,3 +47,21 @@ def ensure_node_key(path: Path) -> Ed25519PrivateKey:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(pem)
     return load_node_key(path)
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """The Ed25519 public key in ``path``: a public-key PEM (what an auditor is given), or the
+    node key itself; NodeKeyError naming the file otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise NodeKeyError(f"cannot read the public key {path}: {error.strerror}") from None
+    if b"PRIVATE KEY" in data:
+        return load_node_key(path).public_key()
+    try:
+        key = load_pem_public_key(data)
+    except (ValueError, TypeError) as error:
+        raise NodeKeyError(f"the public key {path} is not a PEM public key: {error}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise NodeKeyError(f"the public key {path} is not an Ed25519 key")
+    return key

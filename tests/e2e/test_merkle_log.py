@@ -21,8 +21,10 @@ from domain.log_leaf import LogLeaf
 from domain.merkle import verify_inclusion
 from domain.tree_head import SignedTreeHead, TreeHead, verify_tree_head
 from storage.node_key import load_node_key
+from storage.snapshots import SnapshotLedger
 from tests.support.embedded import admin_headers, baylink, clean_env, running_platform
-from tests.support.platform import SENSOR_READINGS, wait_until
+from tests.support.platform import SENSOR_READINGS, reading_rows, wait_until, write_csv
+from tests.support.tampering import StoreTamperer
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +94,59 @@ def test_up_signs_tree_heads_whose_proofs_verify_with_the_node_key(
     proof_head = verified(served["head"], data_dir)
     path = tuple(bytes.fromhex(h) for h in served["audit_path"])
     verify_inclusion(leaf_hash, served["leaf_index"], proof_head.size, path, proof_head.root)
+
+
+def snapshots_published(data_dir: Path) -> int:
+    ledger = SnapshotLedger(f"sqlite:///{data_dir / 'events.sqlite'}")
+    try:
+        return len(ledger.publications("gba.traffic.sensor-readings"))
+    finally:
+        ledger.close()
+
+
+def audit_verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "baylink", "audit", "verify", "--json"],
+        env=clean_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_stopped_platform_verifies_offline_until_its_store_is_tampered_with(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "baylink"
+    with running_platform(
+        data_dir,
+        free_port(),
+        BAYLINK_STORAGE_TREE_HEAD_EVERY_SECONDS="1",
+        BAYLINK_STORAGE_SNAPSHOT_INTERVAL_SECONDS="1",
+    ):
+        baylink(data_dir, "dataset", "register", str(SENSOR_READINGS))
+        readings = write_csv(tmp_path / "readings.csv", reading_rows(2_000, prefix="audited"))
+        baylink(
+            data_dir, "ingest", str(readings), "--dataset", "gba.traffic.sensor-readings", "--wait"
+        )
+        wait_until(lambda: snapshots_published(data_dir) >= 1, 60, what="a snapshot")
+        wait_until(lambda: has_head(data_dir), 60, what="a signed tree head")
+    verified_ok = audit_verify(data_dir)
+    tamperer = StoreTamperer(f"sqlite:///{data_dir / 'events.sqlite'}")
+    try:
+        batch = next(r for r in tamperer.rows() if r.topic.endswith("IngestChain.BatchRecorded"))
+        tamperer.set_state(batch.position, batch.state[:-1] + bytes([batch.state[-1] ^ 1]))
+    finally:
+        tamperer.close()
+    tampered = audit_verify(data_dir)
+
+    assert verified_ok.returncode == 0, verified_ok.stderr
+    report = json.loads(verified_ok.stdout)
+    assert report["ok"] is True
+    assert report["batches"] >= 1
+    assert report["snapshots"] >= 1
+    assert report["tree_heads"] >= 1
+    assert tampered.returncode == 1
+    assert json.loads(tampered.stdout)["failure"]["position"] == batch.position
+    assert tampered.stderr.startswith(f"baylink: verify failed at log position {batch.position}")

@@ -17,6 +17,7 @@ from domain.ingest import (
     GENESIS_HASH,
     ChainHead,
     IngestChain,
+    batch_fault,
     chain_id_for,
     next_batch,
     verify_chain,
@@ -269,3 +270,32 @@ def test_batches_of_another_chain_cannot_be_spliced_in() -> None:
 
     with pytest.raises(ChainIntegrityError):
         verify_chain([ours[0], theirs[1], ours[2]])
+
+
+REASONS = {
+    "chain_version",
+    "chain_id",
+    "chain_link",
+    "batch_hash",
+    "records_digest",
+    "records_undecodable",
+    "record_count",
+    "accepted_total",
+    "rejected_total",
+}
+
+
+@pytest.mark.parametrize("tampering", TAMPERINGS.values(), ids=TAMPERINGS.keys())
+def test_each_tampering_is_named_by_a_reason_and_the_batch(
+    tampering: Callable[[Batch], Batch],
+) -> None:
+    batches = chain(3)
+    previous = ChainHead.after(batches[1])
+    altered = tampering(batches[2])
+
+    fault = batch_fault(previous, altered)
+
+    assert batch_fault(previous, batches[2]) is None
+    assert fault is not None
+    assert fault.reason in REASONS
+    assert f"version {altered.originator_version}" in fault.message

@@ -1,0 +1,432 @@
+"""Verifying a stored platform offline: one pass over the notification log, in order, that
+checks every ingest chain, every signed tree head against the Merkle tree recomputed from the
+events, and every published snapshot against its manifest, its files and the events (ADR 18).
+
+The pass stops at the first failure and names its log position. What it keeps in memory is
+bounded by the platform's cadence, not by the log: the Merkle frontier at the last verified
+head plus the leaf hashes since (40 bytes a leaf), and per chain its head plus the heads since
+the end of the last snapshot's range (a snapshot is checked against the chain heads as of the
+end of its range, which the log passed before the snapshot was published).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from hmac import compare_digest
+from typing import Any, TypeVar
+from uuid import UUID
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+
+from domain.errors import DomainError
+from domain.ingest import ChainHead, IngestChain, batch_fault
+from domain.merkle import HASH_SIZE, MerkleFrontier
+from domain.snapshot import Manifest, SnapshotLog, snapshot_id_for
+from domain.tree_head import verify_tree_head
+from domain.tree_head_log import TreeHeadLog
+from storage.errors import CorruptObjectError, ObjectStoreError
+from storage.ledger import LedgerApplication
+from storage.object_store import ObjectStore
+from storage.tree_heads import log_leaf
+
+_BATCH_TOPIC = get_topic(IngestChain.BatchRecorded)
+_HEAD_TOPIC = get_topic(TreeHeadLog.Recorded)
+_PUBLISHED_TOPIC = get_topic(SnapshotLog.Published)
+_PAGE = 1000
+_E = TypeVar("_E")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyFailure:
+    """The first thing found wrong: where in the log, a stable reason code, and a sentence."""
+
+    position: int
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """What one pass checked, and the first failure if any."""
+
+    events: int
+    last_position: int
+    batches: int
+    chains: int
+    tree_heads: int
+    snapshots: int
+    unsigned_events: int
+    failure: VerifyFailure | None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def as_dict(self) -> dict[str, Any]:
+        failure = self.failure
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "last_position": self.last_position,
+            "batches": self.batches,
+            "chains": self.chains,
+            "tree_heads": self.tree_heads,
+            "snapshots": self.snapshots,
+            "unsigned_events": self.unsigned_events,
+            "failure": None
+            if failure is None
+            else {
+                "position": failure.position,
+                "reason": failure.reason,
+                "message": failure.message,
+            },
+        }
+
+
+class _FoundError(Exception):
+    """A check failed: stops the pass at the event being checked."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(slots=True)
+class _ChainHistory:
+    """A chain's head, and its heads at the log positions since the last snapshot's range."""
+
+    dataset_id: str
+    partition: int
+    head: ChainHead
+    positions: array[int] = field(default_factory=lambda: array("q"))
+    heads: list[ChainHead] = field(default_factory=list)
+
+    def append(self, position: int, head: ChainHead) -> None:
+        self.head = head
+        self.positions.append(position)
+        self.heads.append(head)
+
+    def as_of(self, position: int) -> ChainHead | None:
+        """The chain's head once the log reached ``position`` (None: no batch yet)."""
+        index = bisect_right(self.positions, position)
+        return self.heads[index - 1] if index else None
+
+    def forget_before(self, position: int) -> None:
+        """Keep only what ``as_of`` needs for ``position`` and later."""
+        index = bisect_right(self.positions, position) - 1
+        if index > 0:
+            del self.positions[:index]
+            del self.heads[:index]
+
+
+class AuditLedger(LedgerApplication):
+    """The verifier's view of the shared store: it only reads."""
+
+
+class LogVerifier:
+    """One verifying pass over a store's log; ``on_progress`` is told the log position reached
+    (every thousand events and at the end)."""
+
+    def __init__(
+        self,
+        ledger: LedgerApplication,
+        objects: ObjectStore,
+        public_key: Ed25519PublicKey | None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._objects = objects
+        self._public_key = public_key
+        self._on_progress = on_progress
+        self._chains: dict[UUID, _ChainHistory] = {}
+        self._batches = 0
+        # Merkle log: the frontier at the last verified head and the leaves read since.
+        self._frontier = MerkleFrontier()
+        self._frontier_position = 0
+        self._leaf_positions: array[int] = array("q")
+        self._leaf_hashes = bytearray()
+        self._heads = 0
+        self._last_head: TreeHeadLog.Recorded | None = None
+        # Snapshots: the last range published, and how many were checked.
+        self._snapshot_range: tuple[int, int] = (0, 0)
+        self._snapshots = 0
+        self._published_heads: dict[str, dict[int, tuple[int, str]]] = {}
+
+    def run(self) -> VerifyReport:
+        events, position, failure = 0, 0, None
+        for notification in self._notifications():
+            position = notification.id
+            events += 1
+            try:
+                self._check(notification)
+            except _FoundError as failed:
+                failure = VerifyFailure(position, failed.reason, failed.message)
+                break
+            if self._on_progress is not None and events % _PAGE == 0:
+                self._on_progress(position)
+        if self._on_progress is not None:
+            self._on_progress(position)
+        return VerifyReport(
+            events=events,
+            last_position=position,
+            batches=self._batches,
+            chains=len(self._chains),
+            tree_heads=self._heads,
+            snapshots=self._snapshots,
+            unsigned_events=len(self._leaf_positions),
+            failure=failure,
+        )
+
+    def _notifications(self) -> Iterator[Notification]:
+        start = 1
+        while True:
+            page = self._ledger.recorder.select_notifications(start, _PAGE)
+            if not page:
+                return
+            yield from page
+            start = page[-1].id + 1
+
+    def _check(self, notification: Notification) -> None:
+        try:
+            leaf = log_leaf(notification)
+        except DomainError as error:
+            raise _FoundError("bad_leaf", f"the event cannot be a Merkle leaf: {error}") from None
+        try:
+            self._check_by_topic(notification)
+        except (TypeError, ValueError, AttributeError, KeyError) as error:
+            # A decodable event whose values are of the wrong kind: tampered, not a crash.
+            raise _FoundError(
+                "malformed_event",
+                f"the stored {notification.topic} event holds values of the wrong kind: {error}",
+            ) from None
+        # A head covers only earlier positions, so this leaf joins after the head is checked.
+        self._leaf_positions.append(notification.id)
+        self._leaf_hashes += leaf.hash()
+
+    def _check_by_topic(self, notification: Notification) -> None:
+        topic = notification.topic
+        if topic == _BATCH_TOPIC:
+            self._check_batch(
+                notification.id, self._decoded(notification, IngestChain.BatchRecorded)
+            )
+        elif topic == _HEAD_TOPIC:
+            self._check_head(notification.id, self._decoded(notification, TreeHeadLog.Recorded))
+        elif topic == _PUBLISHED_TOPIC:
+            self._check_snapshot(
+                notification.id, self._decoded(notification, SnapshotLog.Published)
+            )
+
+    def _decoded(self, notification: Notification, kind: type[_E]) -> _E:
+        try:
+            event = self._ledger.mapper.to_domain_event(notification)
+        except Exception as error:  # any decoding failure of tampered bytes is a finding
+            raise _FoundError(
+                "undecodable_event",
+                f"the stored {notification.topic} event cannot be decoded: "
+                f"{type(error).__name__}: {error}",
+            ) from None
+        if not isinstance(event, kind):
+            raise _FoundError("undecodable_event", f"the stored event is not a {kind.__name__}")
+        # The library fills an event's attributes from whatever the state holds.
+        missing = [f.name for f in dataclasses.fields(event) if f.name not in vars(event)]  # type: ignore[arg-type]
+        if missing:
+            raise _FoundError(
+                "undecodable_event",
+                f"the stored {notification.topic} event lacks {', '.join(missing)}",
+            )
+        return event
+
+    # Ingest chains
+
+    def _check_batch(self, position: int, event: IngestChain.BatchRecorded) -> None:
+        chain = self._chains.get(event.originator_id)
+        previous = chain.head if chain else ChainHead.genesis(event.originator_id)
+        fault = batch_fault(previous, event)
+        if fault is not None:
+            raise _FoundError(fault.reason, fault.message)
+        if chain is None:
+            chain = _ChainHistory(event.dataset_id, event.partition, previous)
+            self._chains[event.originator_id] = chain
+        chain.append(position, ChainHead.after(event))
+        self._batches += 1
+
+    # The Merkle log
+
+    def _check_head(self, position: int, head: TreeHeadLog.Recorded) -> None:
+        last = self._last_head
+        where = f"tree head {head.originator_version} (size {head.tree_size})"
+        if last is not None and not (
+            head.tree_size > last.tree_size and head.last_position > last.last_position
+        ):
+            raise _FoundError(
+                "head_order",
+                f"{where} does not extend the head before it "
+                f"(size {last.tree_size}, log position {last.last_position})",
+            )
+        if not self._frontier_position <= head.last_position < position:
+            raise _FoundError(
+                "head_order", f"{where} claims log position {head.last_position}, out of order"
+            )
+        if last is not None and head.timestamp < last.timestamp:
+            raise _FoundError("head_timestamp", f"{where} is timestamped before the head before it")
+        frontier = self._frontier_through(head.last_position)
+        covered = f"log positions {self._frontier_position + 1} to {head.last_position}"
+        if frontier.size != head.tree_size:
+            raise _FoundError(
+                "head_size",
+                f"{where} covers {head.tree_size} events up to log position "
+                f"{head.last_position}, but the log holds {frontier.size}",
+            )
+        if not compare_digest(frontier.root(), head.root):
+            raise _FoundError(
+                "head_root",
+                f"{where}: the root recomputed from the events differs from the signed root; "
+                f"an event in {covered} is not as it was signed",
+            )
+        if tuple(head.subtree_roots) != frontier.subtree_roots:
+            raise _FoundError("head_frontier", f"{where}: the recorded frontier is not the tree's")
+        if self._public_key is None:
+            # Never a silent pass: a head whose signature cannot be checked is a finding.
+            raise _FoundError("head_unverifiable", f"{where}: no public key to verify it under")
+        try:
+            verify_tree_head(head.signed_head(), self._public_key)
+        except DomainError as error:
+            raise _FoundError("head_signature", f"{where}: {error}") from None
+        self._forget_leaves_through(head.last_position, frontier)
+        self._last_head = head
+        self._heads += 1
+
+    def _frontier_through(self, last_position: int) -> MerkleFrontier:
+        frontier = self._frontier
+        count = bisect_right(self._leaf_positions, last_position)
+        hashes = self._leaf_hashes
+        for index in range(count):
+            frontier = frontier.append(bytes(hashes[index * HASH_SIZE : (index + 1) * HASH_SIZE]))
+        return frontier
+
+    def _forget_leaves_through(self, last_position: int, frontier: MerkleFrontier) -> None:
+        count = bisect_right(self._leaf_positions, last_position)
+        del self._leaf_positions[:count]
+        del self._leaf_hashes[: count * HASH_SIZE]
+        self._frontier, self._frontier_position = frontier, last_position
+
+    # Snapshots
+
+    def _check_snapshot(self, position: int, event: SnapshotLog.Published) -> None:
+        first, last = event.first_position, event.last_position
+        where = f"snapshot {event.snapshot_id} of {event.dataset_id}"
+        previous_first, previous_last = self._snapshot_range
+        # A build over a range without batches publishes nothing (only the builder's tracking
+        # moves), so ranges may skip positions; one build publishes every changed dataset
+        # over the same range.
+        ordered = first > previous_last or (first, last) == (previous_first, previous_last)
+        if not (ordered and first <= last < position):
+            raise _FoundError(
+                "snapshot_range",
+                f"{where} covers log positions {first} to {last}, which overlap the snapshots "
+                f"before it (up to {previous_last}) or are not before it",
+            )
+        # Nothing of this dataset may fall between its snapshots: the chains must stand at
+        # the start of this range where its previous snapshot left them.
+        before = self._chain_heads_as_of(event.dataset_id, first - 1)
+        if before != self._published_heads.get(event.dataset_id, {}):
+            raise _FoundError(
+                "snapshot_gap",
+                f"{where}: batches of {event.dataset_id} stored before log position {first} "
+                "are in none of its snapshots",
+            )
+        if event.snapshot_id != snapshot_id_for(first, last):
+            raise _FoundError("snapshot_range", f"{where} is not named after its range")
+        manifest = self._manifest(where, event)
+        expected = self._chain_heads_as_of(event.dataset_id, last)
+        recorded = {int(p): (int(v), str(h)) for p, v, h in event.chain_heads}
+        in_manifest = {h.partition: (h.version, h.hash) for h in manifest.chain_heads}
+        if recorded != expected or in_manifest != expected:
+            raise _FoundError(
+                "snapshot_chain_heads",
+                f"{where}: the chain heads it names are not the chains' heads "
+                f"at log position {last}",
+            )
+        rows = self._rows_between(event.dataset_id, first, last)
+        if manifest.row_count != rows or event.row_count != rows:
+            raise _FoundError(
+                "snapshot_rows",
+                f"{where} has {manifest.row_count} rows, "
+                f"but the events in its range accepted {rows}",
+            )
+        self._check_files(where, manifest)
+        self._snapshot_range = (first, last)
+        self._published_heads[event.dataset_id] = expected
+        for chain in self._chains.values():
+            chain.forget_before(first - 1)
+        self._snapshots += 1
+
+    def _manifest(self, where: str, event: SnapshotLog.Published) -> Manifest:
+        try:
+            data = self._objects.get(event.manifest_key)
+        except ObjectStoreError as error:
+            raise _FoundError("snapshot_manifest_missing", f"{where}: {error}") from None
+        if hashlib.sha256(data).hexdigest() != event.manifest_sha256:
+            raise _FoundError(
+                "snapshot_manifest_digest",
+                f"{where}: {event.manifest_key} is not the manifest published",
+            )
+        try:
+            manifest = Manifest.from_json(data)
+        except (ValueError, KeyError, TypeError) as error:
+            raise _FoundError(
+                "snapshot_manifest_invalid", f"{where}: manifest unreadable: {error}"
+            ) from None
+        said = (event.dataset_id, event.snapshot_id, event.first_position, event.last_position)
+        says = (
+            manifest.dataset_id,
+            manifest.snapshot_id,
+            manifest.first_position,
+            manifest.last_position,
+        )
+        if said != says:
+            raise _FoundError("snapshot_manifest_mismatch", f"{where}: the manifest says {says}")
+        return manifest
+
+    def _check_files(self, where: str, manifest: Manifest) -> None:
+        if sum(f.rows for f in manifest.files) != manifest.row_count:
+            raise _FoundError(
+                "snapshot_rows", f"{where}: its files' rows do not add up to its total"
+            )
+        for file in manifest.files:
+            try:
+                data = self._objects.get(file.key)
+            except ObjectStoreError as error:
+                corrupt = isinstance(error, CorruptObjectError)
+                reason = "snapshot_file_digest" if corrupt else "snapshot_file_missing"
+                raise _FoundError(reason, f"{where}: file {file.key}: {error}") from None
+            if len(data) != file.bytes or hashlib.sha256(data).hexdigest() != file.sha256:
+                raise _FoundError(
+                    "snapshot_file_digest", f"{where}: file {file.key} does not match its SHA-256"
+                )
+
+    def _dataset_chains(self, dataset_id: str) -> Iterator[_ChainHistory]:
+        return (c for c in self._chains.values() if c.dataset_id == dataset_id)
+
+    def _chain_heads_as_of(self, dataset_id: str, position: int) -> dict[int, tuple[int, str]]:
+        heads = {}
+        for chain in self._dataset_chains(dataset_id):
+            head = chain.as_of(position)
+            if head is not None:
+                heads[chain.partition] = (head.version, head.hash)
+        return heads
+
+    def _rows_between(self, dataset_id: str, first: int, last: int) -> int:
+        rows = 0
+        for chain in self._dataset_chains(dataset_id):
+            end, start = chain.as_of(last), chain.as_of(first - 1)
+            rows += (end.accepted_total if end else 0) - (start.accepted_total if start else 0)
+        return rows

@@ -1,0 +1,179 @@
+"""`baylink audit verify` checks a stopped platform offline, from its data dir or from an
+event-store and an object-store URL: exit 0 and a summary when all holds, exit 1 and one line
+naming the first bad log position otherwise; --json prints one report object."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+from typer.testing import CliRunner
+
+from baylink.cli import app
+from baylink.errors import BaylinkCliError
+from storage.object_store_local import LocalObjectStore
+from tests.support.audited_store import NODE_KEY, build_store
+from tests.support.tampering import StoreTamperer
+
+pytestmark = pytest.mark.integration
+
+BATCH_TOPIC = "domain.ingest:IngestChain.BatchRecorded"
+
+
+@pytest.fixture(autouse=True)
+def no_platform_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "BAYLINK_DATA_DIR",
+        "BAYLINK_STORAGE_EVENT_STORE_URL",
+        "BAYLINK_STORAGE_OBJECT_STORE_URL",
+        "BAYLINK_STORAGE_TREE_HEAD_KEY_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A stopped platform's data dir: its SQLite store, objects and node key."""
+    build_store(f"sqlite:///{tmp_path / 'events.sqlite'}", LocalObjectStore(tmp_path / "objects"))
+    pem = NODE_KEY.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    (tmp_path / "node-key.pem").write_bytes(pem)
+    return tmp_path
+
+
+@pytest.fixture
+def postgres_platform(postgres_url: str, tmp_path: Path) -> tuple[str, list[str]]:
+    """A PostgreSQL store and the options an auditor gives: URLs and a public key."""
+    objects = tmp_path / "objects"
+    build_store(postgres_url, LocalObjectStore(objects))
+    public = tmp_path / "node.pub.pem"
+    public.write_bytes(
+        NODE_KEY.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    options = [
+        "--event-store",
+        postgres_url,
+        "--object-store",
+        objects.as_uri(),
+        "--public-key",
+        str(public),
+    ]
+    return postgres_url, options
+
+
+def verify(*options: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["audit", "verify", *options])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_an_untampered_data_dir_verifies(data_dir: Path) -> None:
+    code, out, err = verify("--data-dir", str(data_dir))
+    json_code, json_out, _ = verify("--data-dir", str(data_dir), "--json")
+
+    assert code == 0, err
+    assert out.startswith("verified 144 events")
+    assert "120 batches on 4 chains" in out
+    assert json_code == 0
+    report = json.loads(json_out)
+    assert report["ok"] is True
+    assert report["failure"] is None
+    assert (report["events"], report["snapshots"]) == (144, 3)
+
+
+def test_a_tampered_store_fails_with_one_line_naming_the_position(
+    postgres_platform: tuple[str, list[str]],
+) -> None:
+    url, options = postgres_platform
+    tamperer = StoreTamperer(url)
+    try:
+        row = [r for r in tamperer.rows() if r.topic == BATCH_TOPIC][7]
+        state = bytearray(row.state)
+        state[len(state) // 2] ^= 0x01
+        tamperer.set_state(row.position, bytes(state))
+    finally:
+        tamperer.close()
+
+    code, out, err = verify(*options)
+    json_code, json_out, _ = verify(*options, "--json")
+
+    assert code == 1
+    assert out == ""
+    assert err.startswith(f"baylink: verify failed at log position {row.position} (")
+    assert len(err.strip().splitlines()) == 1
+    assert json_code == 1
+    failure = json.loads(json_out)["failure"]
+    assert failure["position"] == row.position
+
+
+def test_an_untampered_postgres_store_verifies_under_the_auditors_key(
+    postgres_platform: tuple[str, list[str]],
+) -> None:
+    code, out, err = verify(*postgres_platform[1])
+
+    assert code == 0, err
+    assert out.startswith("verified 144 events")
+
+
+def test_heads_under_another_key_fail_at_the_first_head(data_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.pub.pem"
+    other.write_bytes(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+
+    code, _, err = verify("--data-dir", str(data_dir), "--public-key", str(other))
+
+    assert code == 1
+    assert "(head_signature)" in err
+    assert "not the key given" in err
+
+
+def test_recorded_heads_without_a_key_are_one_clear_error(data_dir: Path) -> None:
+    (data_dir / "node-key.pem").unlink()
+
+    with pytest.raises(BaylinkCliError, match="pass the public key they were signed with"):
+        verify("--data-dir", str(data_dir))
+
+
+def test_a_missing_store_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BAYLINK_STORAGE_", "BAYLINK_DATA"))
+    }
+    process = subprocess.run(
+        [sys.executable, "-m", "baylink", "audit", "verify", "--data-dir", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+    assert process.returncode == 2
+    assert (
+        process.stderr.strip()
+        == f"baylink: error: no event store at {tmp_path / 'none'}/events.sqlite"
+    )
+
+
+def test_given_urls_the_auditor_must_name_the_key(
+    postgres_platform: tuple[str, list[str]],
+) -> None:
+    options = postgres_platform[1][:4]  # the URLs without --public-key
+
+    with pytest.raises(BaylinkCliError, match="--public-key PEM"):
+        verify(*options)
