@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -27,6 +28,7 @@ HASH_FORMAT = 1
 _CHAIN_NAMESPACE = uuid5(NAMESPACE_URL, "urn:baylink:ingest-chain")
 
 
+@lru_cache(maxsize=4096)  # verifying a log asks for every batch's chain id
 def chain_id_for(dataset_id: str, partition: int) -> UUID:
     """Each (dataset, partition) pair has one chain with a stable id."""
     return uuid5(_CHAIN_NAMESPACE, f"{dataset_id}/{partition}")

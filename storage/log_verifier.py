@@ -11,12 +11,14 @@ end of its range, which the log passed before the snapshot was published).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from hmac import compare_digest
 from typing import Any, TypeVar
 from uuid import UUID
@@ -41,6 +43,11 @@ _HEAD_TOPIC = get_topic(TreeHeadLog.Recorded)
 _PUBLISHED_TOPIC = get_topic(SnapshotLog.Published)
 _PAGE = 1000
 _E = TypeVar("_E")
+
+
+@cache
+def _field_names(kind: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(kind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,8 @@ class LogVerifier:
         self._objects = objects
         self._public_key = public_key
         self._on_progress = on_progress
+        self._position = 0
+        self._events = 0
         self._chains: dict[UUID, _ChainHistory] = {}
         self._batches = 0
         # Merkle log: the frontier at the last verified head and the leaves read since.
@@ -160,23 +169,25 @@ class LogVerifier:
         self._snapshots = 0
         self._published_heads: dict[str, dict[int, tuple[int, str]]] = {}
 
-    def run(self) -> VerifyReport:
-        events, position, failure = 0, 0, None
-        for notification in self._notifications():
-            position = notification.id
-            events += 1
+    def run(self, until: int | None = None) -> VerifyReport:
+        """Verify from where the last run stopped (the log's start at first) to the log's end,
+        or through position ``until``; the report counts everything verified so far."""
+        failure = None
+        for notification in self._notifications(until):
+            self._position = notification.id
+            self._events += 1
             try:
                 self._check(notification)
             except _FoundError as failed:
-                failure = VerifyFailure(position, failed.reason, failed.message)
+                failure = VerifyFailure(self._position, failed.reason, failed.message)
                 break
-            if self._on_progress is not None and events % _PAGE == 0:
-                self._on_progress(position)
+            if self._on_progress is not None and self._events % _PAGE == 0:
+                self._on_progress(self._position)
         if self._on_progress is not None:
-            self._on_progress(position)
+            self._on_progress(self._position)
         return VerifyReport(
-            events=events,
-            last_position=position,
+            events=self._events,
+            last_position=self._position,
             batches=self._batches,
             chains=len(self._chains),
             tree_heads=self._heads,
@@ -185,10 +196,32 @@ class LogVerifier:
             failure=failure,
         )
 
-    def _notifications(self) -> Iterator[Notification]:
-        start = 1
-        while True:
-            page = self._ledger.recorder.select_notifications(start, _PAGE)
+    def fork(self) -> LogVerifier:
+        """A verifier that goes on from this one's position with a copy of what it knows, so
+        one verified prefix can be continued over different suffixes."""
+        forked = copy.copy(self)
+        # Chain heads, frontiers, events and tuples are immutable: only containers are copied.
+        forked._chains = {
+            chain_id: _ChainHistory(
+                chain.dataset_id,
+                chain.partition,
+                chain.head,
+                array("q", chain.positions),
+                list(chain.heads),
+            )
+            for chain_id, chain in self._chains.items()
+        }
+        forked._leaf_positions = array("q", self._leaf_positions)
+        forked._leaf_hashes = bytearray(self._leaf_hashes)
+        forked._published_heads = {
+            dataset: dict(heads) for dataset, heads in self._published_heads.items()
+        }
+        return forked
+
+    def _notifications(self, until: int | None) -> Iterator[Notification]:
+        start = self._position + 1
+        while until is None or start <= until:
+            page = self._ledger.recorder.select_notifications(start, _PAGE, stop=until)
             if not page:
                 return
             yield from page
@@ -236,11 +269,11 @@ class LogVerifier:
         if not isinstance(event, kind):
             raise _FoundError("undecodable_event", f"the stored event is not a {kind.__name__}")
         # The library fills an event's attributes from whatever the state holds.
-        missing = [f.name for f in dataclasses.fields(event) if f.name not in vars(event)]  # type: ignore[arg-type]
+        missing = _field_names(event.__class__) - vars(event).keys()
         if missing:
             raise _FoundError(
                 "undecodable_event",
-                f"the stored {notification.topic} event lacks {', '.join(missing)}",
+                f"the stored {notification.topic} event lacks {', '.join(sorted(missing))}",
             )
         return event
 

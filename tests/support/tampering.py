@@ -53,17 +53,15 @@ class StoreTamperer:
         return [StoredRow(p, o, v, t, bytes(s)) for p, o, v, t, s in found]
 
     def row(self, position: int) -> StoredRow:
-        (found,) = [r for r in self.rows() if r.position == position]
-        return found
+        ((p, o, v, t, s),) = self._run(
+            f"SELECT {self._id}, originator_id, originator_version, topic, state "
+            f"FROM {self._table} WHERE {self._id} = ?",
+            position,
+        )
+        return StoredRow(p, o, v, t, bytes(s))
 
-    def set_state(self, position: int, state: bytes) -> None:
-        self._run(f"UPDATE {self._table} SET state = ? WHERE {self._id} = ?", state, position)
-
-    def delete(self, position: int) -> None:
-        self._run(f"DELETE FROM {self._table} WHERE {self._id} = ?", position)
-
-    def restore(self, row: StoredRow) -> None:
-        self.delete(row.position)
+    def insert(self, row: StoredRow) -> None:
+        """``row`` at its position, which must be free."""
         self._run(
             f"INSERT INTO {self._table} ({self._id}, originator_id, originator_version, topic, "
             "state) VALUES (?, ?, ?, ?, ?)",
@@ -74,6 +72,32 @@ class StoreTamperer:
             row.state,
         )
 
+    def shift_up(self, first: int, last: int) -> None:
+        """Move the rows at ``first``..``last`` one position up, overwriting the row at
+        ``last + 1`` and freeing ``first`` for an inserted one."""
+        self.delete_range(last + 1, last + 1)
+        # Negated first, so no moved row ever lands on a position still taken.
+        self._run(
+            f"UPDATE {self._table} SET {self._id} = -({self._id} + 1) "
+            f"WHERE {self._id} BETWEEN ? AND ?",
+            first,
+            last,
+        )
+        self._run(f"UPDATE {self._table} SET {self._id} = -{self._id} WHERE {self._id} < 0")
+
+    def delete_range(self, first: int, last: int) -> None:
+        self._run(f"DELETE FROM {self._table} WHERE {self._id} BETWEEN ? AND ?", first, last)
+
+    def set_state(self, position: int, state: bytes) -> None:
+        self._run(f"UPDATE {self._table} SET state = ? WHERE {self._id} = ?", state, position)
+
+    def delete(self, position: int) -> None:
+        self._run(f"DELETE FROM {self._table} WHERE {self._id} = ?", position)
+
+    def restore(self, row: StoredRow) -> None:
+        self.delete(row.position)
+        self.insert(row)
+
     @contextmanager
     def undone(self, *positions: int) -> Iterator[None]:
         """Whatever is done to these positions inside the block is put back after it."""
@@ -83,3 +107,20 @@ class StoreTamperer:
         finally:
             for row in saved:
                 self.restore(row)
+
+    @contextmanager
+    def range_undone(self, first: int, last: int) -> Iterator[None]:
+        """Whatever is done to the positions ``first``..``last`` inside the block (rows moved,
+        removed or added among them) is put back after it."""
+        saved = self._run(
+            f"SELECT {self._id}, originator_id, originator_version, topic, state "
+            f"FROM {self._table} WHERE {self._id} BETWEEN ? AND ?",
+            first,
+            last,
+        )
+        try:
+            yield
+        finally:
+            self.delete_range(first, last)
+            for p, o, v, t, s in saved:
+                self.insert(StoredRow(p, o, v, t, bytes(s)))

@@ -294,3 +294,25 @@ def test_without_a_public_key_the_first_head_is_a_finding_not_a_pass(store: Stor
     assert report.failure is not None
     assert report.failure.reason == "head_unverifiable"
     assert report.failure.position == store.rows(HEAD_TOPIC)[0].position
+
+
+def test_a_pass_run_in_steps_or_continued_from_a_fork_reports_what_one_pass_does(
+    store: Store,
+) -> None:
+    row = store.rows(BATCH_TOPIC)[60]
+    ledger = AuditLedger(store.url)
+    try:
+        stepped = LogVerifier(ledger, store.objects, NODE_KEY.public_key())
+        for until in range(7, row.position - 1, 7):
+            assert stepped.run(until=until).last_position == until
+        fork = stepped.fork()
+        assert stepped.run() == store.verify()
+        with store.tamperer.undone(row.position):
+            store.tamperer.set_state(row.position, flipped(row.state, len(row.state) // 2))
+            whole = store.verify()
+            continued = fork.run()
+    finally:
+        ledger.close()
+
+    assert whole.failure is not None
+    assert continued == whole
