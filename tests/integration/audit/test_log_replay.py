@@ -198,6 +198,10 @@ def test_a_gap_in_the_log_is_replayed_at_the_same_positions(
 
         assert _rows(sandbox) == source.rows
         assert gap[0].position not in {r.position for r in source.rows}
+        with pytest.raises(
+            ReplayError, match=f"no event is stored at log position {gap[0].position}"
+        ):
+            source.replay(tmp_path / "at-the-gap", gap[0].position)
 
 
 @pytest.mark.parametrize(
