@@ -104,7 +104,10 @@ def parse_until(text: str) -> int | datetime:
     """A log position (digits) or an ISO-8601 time with its UTC offset; ReplayError otherwise."""
     stripped = text.strip()
     if stripped.isdigit():
-        return int(stripped)
+        try:
+            return int(stripped)
+        except ValueError:  # more digits than int() reads: no log is that long
+            raise ReplayError(f"--until {text!r} is not a log position") from None
     try:
         moment = datetime.fromisoformat(stripped)
     except ValueError:

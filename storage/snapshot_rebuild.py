@@ -19,7 +19,7 @@ from domain.catalog import Dataset
 from domain.dataset import DatasetDefinition
 from domain.snapshot import Manifest, SnapshotLog
 from storage.catalog import Catalog
-from storage.errors import UnknownPublishedSnapshotError
+from storage.errors import UnknownDatasetError, UnknownPublishedSnapshotError
 from storage.ledger import LedgerApplication
 from storage.object_store import ObjectStore
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
@@ -116,6 +116,10 @@ def definition_as_of(catalog: Catalog, dataset_id: str, position: int) -> Datase
         for _, event in _notifications(catalog, _DATASET_TOPICS, position)
         if isinstance(event, Dataset.Event) and event.originator_id == aggregate_id
     )
+    if version == 0:
+        raise UnknownDatasetError(
+            f"no dataset {dataset_id!r} was registered by log position {position}"
+        )
     dataset: Dataset = catalog.repository.get(aggregate_id, version=version)
     return DatasetDefinition.from_dict(dataset.definition)
 

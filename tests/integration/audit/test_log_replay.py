@@ -11,7 +11,9 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+import yaml
 
+from domain.dataset import DatasetDefinition
 from domain.ingest import IngestChain
 from storage.catalog import Catalog
 from storage.errors import ReplayError
@@ -28,6 +30,7 @@ from storage.snapshot_rebuild import Publication, SnapshotRebuild, publications
 from storage.snapshots import SnapshotLedger
 from storage.tree_heads import HEAD_TOPIC
 from tests.support.audited_store import NODE_KEY, build_store
+from tests.support.platform import SENSOR_READINGS
 from tests.support.stores import BACKENDS, empty_store
 from tests.support.tampering import StoredRow, StoreTamperer
 
@@ -239,3 +242,28 @@ def test_every_published_snapshot_rebuilds_from_the_store_itself(
     assert [r.manifest_sha256 for r in reports] == [
         p.event.manifest_sha256 for p in source.publications
     ]
+
+
+def test_a_snapshot_rebuilds_with_the_definition_its_dataset_had_when_published(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    with empty_store("sqlite", tmp_path_factory) as url:
+        objects = LocalObjectStore(tmp_path / "objects")
+        build_store(url, objects, rounds=1, messages=8)
+        catalog, ledger = Catalog(url), SnapshotLedger(url)
+        try:
+            definition = yaml.safe_load(SENSOR_READINGS.read_text())
+            # A new schema version puts snapshots under another prefix: a rebuild with the
+            # definition of today would name other files.
+            catalog.register(DatasetDefinition.from_dict({**definition, "version": 2}))
+            (publication,) = publications(ledger)
+            rebuild = SnapshotRebuild(ledger, catalog, objects, LocalObjectStore(tmp_path / "re"))
+            report = rebuild.check(publication)
+            today = catalog.get(publication.event.dataset_id).version
+        finally:
+            catalog.close()
+            ledger.close()
+
+    assert today == 2
+    assert "/v1/" in publication.event.manifest_key
+    assert (report.ok, report.manifest_sha256) == (True, publication.event.manifest_sha256)

@@ -241,3 +241,46 @@ def test_a_missing_store_exits_2_with_one_line(tmp_path: Path, arguments: list[s
         process.stderr.strip()
         == f"baylink: error: no event store at {tmp_path / 'none'}/events.sqlite"
     )
+
+
+def test_a_postgres_store_given_by_urls_replays_and_rebuilds(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    objects = tmp_path / "objects"
+    build_store(postgres_url, LocalObjectStore(objects))
+    ledger = ReplayLedger(postgres_url)
+    try:
+        last = list(publications(ledger))[-1]
+    finally:
+        ledger.close()
+    urls = ["--event-store", postgres_url, "--object-store", objects.as_uri()]
+
+    replayed = run("replay", *urls, "--until", "100", "--into", str(tmp_path / "sandbox"))
+    code, out, err = run("rebuild-snapshot", last.event.snapshot_id, *urls, "--json")
+
+    assert replayed[0] == 0, replayed[2]
+    assert replayed[1].startswith("replayed 100 events up to log position 100 ")
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["ok"], report["manifest_sha256"]) == (True, last.event.manifest_sha256)
+    assert report["position"] == last.position
+
+
+def test_a_replaced_manifest_fails_the_rebuild_naming_it(data_dir: Path) -> None:
+    publication = _publications(data_dir)[0]
+    objects = LocalObjectStore(data_dir / "objects")
+    manifest = Manifest.from_json(objects.get(publication.event.manifest_key))
+    # A manifest that lists one file fewer, stored whole (its own checksum holds).
+    forged = dataclasses.replace(manifest, files=manifest.files[1:])
+    objects.put(publication.event.manifest_key, forged.to_json())
+
+    code, _, err = run(
+        "rebuild-snapshot", publication.event.snapshot_id, "--data-dir", str(data_dir)
+    )
+
+    assert code == 1
+    assert err == (
+        f"baylink: rebuilt snapshot {publication.event.snapshot_id} of "
+        f"{publication.event.dataset_id} differs at {publication.event.manifest_key}: the "
+        "published manifest is not the one its publication event names\n"
+    )
