@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import Notification, StoredEvent, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteCursor
 from eventsourcing.utils import get_topic
 
@@ -130,9 +130,15 @@ def position_at(ledger: LedgerApplication, moment: datetime) -> int:
     start = 1
     while page := ledger.recorder.select_notifications(start, _PAGE):
         for notification in page:
-            event = ledger.mapper.to_domain_event(notification)
+            try:
+                event = ledger.mapper.to_domain_event(notification)
+            except Exception:  # tampered bytes: name the position instead
+                event = None
             if not isinstance(event, DomainEvent):
-                raise ReplayError(f"the event at log position {notification.id} has no time")
+                raise ReplayError(
+                    f"the event at log position {notification.id} does not decode, so its time "
+                    "is unknown: replay to a log position instead"
+                )
             if event.timestamp > moment:
                 if last == 0:
                     raise ReplayError(f"the log holds no event at or before {moment.isoformat()}")
@@ -221,21 +227,52 @@ class LogReplay:
         published = []
         for notification in page:
             if notification.topic == _BATCH_TOPIC:
-                batch = self.source.mapper.to_domain_event(notification)
-                assert isinstance(batch, IngestChain.BatchRecorded)
-                record_ids = [str(record[0]) for record in batch.accepted()]
-                index.append(index_entry(batch.originator_id, batch.originator_version, record_ids))
+                record_ids = self._record_ids(notification)
+                if record_ids is not None:
+                    index.append(
+                        index_entry(
+                            UUID(str(notification.originator_id)),
+                            notification.originator_version,
+                            record_ids,
+                        )
+                    )
             elif notification.topic == _PUBLISHED_TOPIC:
-                event = self.source.mapper.to_domain_event(notification)
-                assert isinstance(event, SnapshotLog.Published)
-                published.append(event)
+                event = self._decoded(notification)
+                if isinstance(event, SnapshotLog.Published):
+                    published.append(event)
         stored = [
             StoredEvent(n.originator_id, n.originator_version, n.topic, n.state) for n in page
         ]
-        sandbox.sandbox_recorder.insert_events(
-            stored, positions=[n.id for n in page], record_index=index
-        )
+        try:
+            sandbox.sandbox_recorder.insert_events(
+                stored, positions=[n.id for n in page], record_index=index
+            )
+        except IntegrityError as error:  # a record id in two batches: a store tampered with
+            raise ReplayError(
+                f"the events at log positions {page[0].id}-{page[-1].id} cannot be stored in "
+                f"the sandbox: {error}"
+            ) from None
         return published
+
+    def _decoded(self, notification: Notification) -> object | None:
+        """The event, or None when its stored state does not decode.
+
+        A replay copies what is stored, tampered or not; `audit verify` on the sandbox then
+        finds the tampering where it finds it in the store."""
+        try:
+            return self.source.mapper.to_domain_event(notification)
+        except Exception:  # any failure of tampered bytes is the verifier's finding
+            return None
+
+    def _record_ids(self, notification: Notification) -> list[str] | None:
+        """The ids of the records a batch accepted (for the record index), if it decodes."""
+        batch = self._decoded(notification)
+        if not isinstance(batch, IngestChain.BatchRecorded):
+            return None
+        try:
+            return [str(record[0]) for record in batch.accepted()]
+        except Exception:  # as above
+            return None
 
     def _copy_objects(self, event: SnapshotLog.Published, sandbox_objects: ObjectStore) -> int:
         """The manifest of a publication and the files it names, as stored."""

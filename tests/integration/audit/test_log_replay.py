@@ -267,3 +267,35 @@ def test_a_snapshot_rebuilds_with_the_definition_its_dataset_had_when_published(
     assert today == 2
     assert "/v1/" in publication.event.manifest_key
     assert (report.ok, report.manifest_sha256) == (True, publication.event.manifest_sha256)
+
+
+def _verified(url: str, objects: LocalObjectStore) -> tuple[int, str] | None:
+    audit = AuditLedger(url)
+    try:
+        failure = LogVerifier(audit, objects, NODE_KEY.public_key()).run().failure
+    finally:
+        audit.close()
+    return None if failure is None else (failure.position, failure.reason)
+
+
+@pytest.mark.parametrize("at", [1, 0.5, -1], ids=["header", "middle", "last-byte"])
+def test_a_tampered_store_replays_as_stored_and_fails_verification_where_it_does(
+    source: Source, tmp_path: Path, at: float
+) -> None:
+    row = [r for r in source.rows if r.topic == "domain.ingest:IngestChain.BatchRecorded"][7]
+    index = int(len(row.state) * at) if isinstance(at, float) else at
+    tamperer = StoreTamperer(source.url)
+    try:
+        with tamperer.undone(row.position):
+            state = bytearray(row.state)
+            state[index] ^= 0x01
+            tamperer.set_state(row.position, bytes(state))
+            url = source.replay(tmp_path / "sandbox", source.last_position)
+            in_store = _verified(source.url, source.objects)
+    finally:
+        tamperer.close()
+    in_sandbox = _verified(url, LocalObjectStore(tmp_path / "sandbox" / SANDBOX_OBJECTS))
+
+    assert in_store is not None
+    assert in_store[0] == row.position
+    assert in_sandbox == in_store
