@@ -13,10 +13,12 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from domain.catalog import Dataset
 from domain.dataset import DatasetDefinition
+from domain.ingest import IngestChain
 from domain.snapshot import Manifest, SnapshotLog
 from storage.catalog import Catalog
 from storage.errors import UnknownDatasetError, UnknownPublishedSnapshotError
@@ -26,6 +28,7 @@ from storage.snapshots import SnapshotBuilder, SnapshotLedger
 
 _PAGE = 500
 _PUBLISHED_TOPIC = get_topic(SnapshotLog.Published)
+_BATCH_TOPIC = get_topic(IngestChain.BatchRecorded)
 # The @event classes are made at class creation, out of mypy's sight: named by their topics.
 _DATASET_TOPICS = [f"{get_topic(Dataset)}.Registered", f"{get_topic(Dataset)}.Revised"]
 
@@ -146,7 +149,10 @@ class SnapshotRebuild:
         """Rebuild one publication's snapshot; the first object whose bytes differ, if any."""
         event = publication.event
         dataset = definition_as_of(self.catalog, event.dataset_id, publication.position)
-        rebuilt = self.builder.build(dataset, event.first_position, event.last_position)
+        try:
+            rebuilt = self.builder.build(dataset, event.first_position, event.last_position)
+        except Exception as error:  # tampered bytes fail however they fail: find which event
+            return self._undecodable(publication, error)
         report = RebuildReport(
             event.dataset_id,
             event.snapshot_id,
@@ -181,6 +187,42 @@ class SnapshotRebuild:
                 f"rebuilt sha256 {report.manifest_sha256}, published {event.manifest_sha256}",
             )
         return report
+
+    def _undecodable(self, publication: Publication, error: Exception) -> RebuildReport:
+        """The first batch of the range whose records do not decode, named by position."""
+        event = publication.event
+        where, detail = (
+            f"log positions {event.first_position}-{event.last_position}",
+            f"the events do not rebuild: {_described(error)}",
+        )
+        batches = _batch_notifications(self.ledger, event.first_position, event.last_position)
+        for notification in batches:
+            try:
+                batch = self.ledger.mapper.to_domain_event(notification)
+                if isinstance(batch, IngestChain.BatchRecorded):
+                    batch.accepted()
+            except Exception as found:  # the same as above, for one event
+                where = f"log position {notification.id}"
+                detail = f"the batch does not decode: {_described(found)}"
+                break
+        failed = RebuildReport(event.dataset_id, event.snapshot_id, publication.position, 0, 0, "")
+        return _differs(failed, where, detail)
+
+
+def _batch_notifications(
+    ledger: LedgerApplication, first: int, last: int
+) -> Iterator[Notification]:
+    start = first
+    while page := ledger.recorder.select_notifications(
+        start, _PAGE, stop=last, topics=[_BATCH_TOPIC]
+    ):
+        yield from page
+        start = page[-1].id + 1
+
+
+def _described(error: Exception) -> str:
+    """An error on one line, whatever its message holds."""
+    return " ".join(f"{type(error).__name__}: {error}".split())
 
 
 def _differs(report: RebuildReport, key: str, detail: str) -> RebuildReport:

@@ -284,3 +284,28 @@ def test_a_replaced_manifest_fails_the_rebuild_naming_it(data_dir: Path) -> None
         f"{publication.event.dataset_id} differs at {publication.event.manifest_key}: the "
         "published manifest is not the one its publication event names\n"
     )
+
+
+def test_a_batch_that_no_longer_decodes_fails_the_rebuild_naming_its_position(
+    data_dir: Path,
+) -> None:
+    publication = _publications(data_dir)[0]
+    tamperer = StoreTamperer(f"sqlite:///{data_dir / 'events.sqlite'}")
+    try:
+        row = next(r for r in tamperer.rows() if r.topic == BATCH_TOPIC)
+        tamperer.set_state(row.position, row.state[:1] + bytes([row.state[1] ^ 1]) + row.state[2:])
+    finally:
+        tamperer.close()
+
+    code, out, err = run(
+        "rebuild-snapshot", publication.event.snapshot_id, "--data-dir", str(data_dir)
+    )
+
+    assert code == 1
+    assert out == ""
+    assert err.startswith(
+        f"baylink: rebuilt snapshot {publication.event.snapshot_id} of "
+        f"{publication.event.dataset_id} differs at log position {row.position}: the batch "
+        "does not decode: "
+    )
+    assert len(err.splitlines()) == 1
