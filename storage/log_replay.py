@@ -165,9 +165,12 @@ def check_position(ledger: LedgerApplication, position: int) -> None:
 
 def prepare_sandbox(directory: Path) -> None:
     """``directory`` made, or ReplayError when it holds anything: a replay never merges."""
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise ReplayError(f"the sandbox {directory} is not an empty directory")
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+            raise ReplayError(f"the sandbox {directory} is not an empty directory")
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReplayError(f"cannot make the sandbox {directory}: {error.strerror}") from None
 
 
 def sandbox_event_store_url(directory: Path) -> str:

@@ -302,3 +302,10 @@ def test_a_tampered_store_replays_as_stored_and_fails_verification_where_it_does
     assert in_store is not None
     assert in_store[0] == row.position
     assert in_sandbox == in_store
+
+
+def test_a_sandbox_that_cannot_be_made_is_refused_naming_it(source: Source, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+
+    with pytest.raises(ReplayError, match=r"cannot make the sandbox .*/file/sandbox: "):
+        source.replay(tmp_path / "file" / "sandbox", 1)
