@@ -1,6 +1,8 @@
 """`baylink audit`: the Merkle log's signed tree heads, and inclusion and consistency proofs
 against them, read from the platform's event store (ADR 17). ``--json`` prints what the audit
-API answers. `baylink audit verify` checks a stopped platform's whole store offline (ADR 18)."""
+API answers. `baylink audit verify` checks a stopped platform's whole store offline (ADR 18);
+`replay` rebuilds the store as it was at a log position and `rebuild-snapshot` rebuilds a
+snapshot and compares it bit for bit (ADR 19)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Annotated
 
 import typer
@@ -25,11 +28,21 @@ from baylink.errors import BaylinkCliError
 from baylink.runtime.node_key import NODE_KEY_ENV, NODE_KEY_FILE
 from domain.errors import DomainError
 from domain.tree_head_log import TREE_HEAD_LOG_ID, TreeHeadLog
+from storage.catalog import Catalog
 from storage.errors import StorageError
+from storage.log_replay import (
+    LogReplay,
+    ReplayLedger,
+    parse_until,
+    position_at,
+)
 from storage.log_verifier import AuditLedger, LogVerifier, VerifyReport
 from storage.node_key import load_public_key
 from storage.object_store import ObjectStore
 from storage.object_store_factory import open_object_store
+from storage.object_store_local import LocalObjectStore
+from storage.snapshot_rebuild import SnapshotRebuild
+from storage.snapshots import SnapshotLedger
 from storage.tree_heads import TreeHeadLedger
 
 audit_app = typer.Typer(
@@ -248,3 +261,136 @@ def _verified(
             on_progress=lambda position: progress.update(task, completed=position),
         )
         return verifier.run()
+
+
+def _audited_stores(
+    data_dir: Path | None, event_store: str | None, object_store: str | None
+) -> tuple[str, ObjectStore]:
+    """The event-store URL and the object store an audit command reads, checked to exist."""
+    if (event_store is None) != (object_store is None):
+        raise BaylinkCliError("--event-store and --object-store go together (or use --data-dir)")
+    context = resolve_context(data_dir, None, event_store)
+    url = context.storage.event_store_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise BaylinkCliError(f"no event store at {url.removeprefix('sqlite:///')}")
+    try:
+        return url, open_object_store(object_store or context.storage.object_store_url)
+    except StorageError as error:
+        raise BaylinkCliError(str(error)) from None
+
+
+def _progress_bar() -> Progress:
+    console = Console(stderr=True)
+    # On a terminal only, as for verify: a pipe gets the result line and nothing else.
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except (DomainError, StorageError) as error:
+        raise BaylinkCliError(str(error)) from None
+    except PersistenceError as error:
+        raise BaylinkCliError(f"cannot read the event store: {error}") from None
+
+
+@audit_app.command("replay")
+def replay(
+    until: Annotated[
+        str,
+        typer.Option(
+            "--until",
+            metavar="POSITION|TIME",
+            help="Last log position to replay, or an ISO-8601 time with its UTC offset "
+            "(the log up to the first event stamped after it).",
+            show_default=False,
+        ),
+    ],
+    into: Annotated[
+        Path,
+        typer.Option(
+            "--into",
+            metavar="DIR",
+            help="An empty or new directory: the sandbox's data dir.",
+            show_default=False,
+        ),
+    ],
+    data_dir: DataDir = None,
+    event_store: EventStore = None,
+    object_store: ObjectStoreOption = None,
+) -> None:
+    """Rebuild the store as it was at a log position (or time) in a sandbox data dir that
+    every read command takes as --data-dir: the events up to there, at their own positions,
+    and the files of the snapshots published by then."""
+    url, objects = _audited_stores(data_dir, event_store, object_store)
+    with _store_errors():
+        end = parse_until(until)
+        source = ReplayLedger(url)
+        try:
+            position = end if isinstance(end, int) else position_at(source, end)
+            with _progress_bar() as progress:
+                task = progress.add_task("replaying", total=position)
+                report = LogReplay(
+                    source,
+                    objects,
+                    on_progress=lambda at: progress.update(task, completed=at),
+                ).into(into, position)
+        finally:
+            source.close()
+    typer.echo(
+        f"replayed {report.events} events up to log position {report.last_position} into "
+        f"{into}: {report.snapshots} snapshots ({report.objects} objects)"
+    )
+
+
+@audit_app.command("rebuild-snapshot")
+def rebuild_snapshot(
+    snapshot_id: Annotated[str, typer.Argument(metavar="ID", help="The snapshot's id.")],
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="The dataset, when several published a snapshot of this id.",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    event_store: EventStore = None,
+    object_store: ObjectStoreOption = None,
+    as_json: Json = False,
+) -> None:
+    """Rebuild a published snapshot from the events, as the snapshot builder built it, and
+    compare every file's sha256 and the manifest's with the published ones. Exits 1 naming
+    the first file that differs."""
+    url, objects = _audited_stores(data_dir, event_store, object_store)
+    with _store_errors(), TemporaryDirectory(prefix="baylink-rebuild-") as scratch:
+        ledger, catalog = SnapshotLedger(url), Catalog(url)
+        try:
+            rebuild = SnapshotRebuild(ledger, catalog, objects, LocalObjectStore(Path(scratch)))
+            report = rebuild.run(snapshot_id, dataset)
+        finally:
+            ledger.close()
+            catalog.close()
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+    elif report.ok:
+        typer.echo(
+            f"rebuilt snapshot {report.snapshot_id} of {report.dataset_id} (published at log "
+            f"position {report.position}): {report.files} files, {report.rows} rows, manifest "
+            f"sha256 {report.manifest_sha256}, all equal to the published"
+        )
+    if not report.ok:
+        print(
+            f"baylink: rebuilt snapshot {report.snapshot_id} of {report.dataset_id} differs "
+            f"at {report.mismatch}: {report.detail}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)

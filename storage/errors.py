@@ -82,3 +82,11 @@ class TreeHeadNotFoundError(StorageError):
 
 class LogPositionNotFoundError(StorageError):
     """No event is stored at this log position under the tree head named."""
+
+
+class ReplayError(StorageError):
+    """A replay cannot run: its sandbox is not empty, or its end is not a position of the log."""
+
+
+class UnknownPublishedSnapshotError(StorageError):
+    """No published snapshot has this id, or more than one dataset published one with it."""
