@@ -23,10 +23,16 @@ class RecipientModel(BaseModel):
     """What one partner received of the dataset on one channel under one agreement."""
 
     partner_id: str
-    channel: str = Field(description="`query` for the query API, else the subscription's.")
+    channel: str = Field(
+        description="The subscription's channel; `query` for records, summaries and provenance "
+        "from the query API, `snapshot` for a snapshot read there."
+    )
     agreement_id: str | None = Field(description="Null where the partner's region owns it.")
     whitelist_versions: list[int]
-    records: int = Field(description="Records delivered, or rows the query API returned.")
+    records: int = Field(
+        description="Records delivered, rows the query API returned, or rows of the snapshot "
+        "files the grant reaches."
+    )
     entries: int = Field(description="Deliveries or requests.")
     first_at: datetime
     last_at: datetime

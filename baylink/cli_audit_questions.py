@@ -90,8 +90,9 @@ def recipients(
     event_store: EventStore = None,
     as_json: Json = False,
 ) -> None:
-    """Who received DATASET's records: per partner, channel (a subscription's, or `query`) and
-    agreement, with whitelist versions, record counts, times and log positions."""
+    """Who received DATASET's records: per partner, channel (a subscription's, `query` or
+    `snapshot`) and agreement, with whitelist versions, record counts, times and log
+    positions."""
     start, end = _period(since, until)
     with _questions(data_dir, event_store) as questions:
         page = questions.recipients(dataset, start, end, limit=_WHOLE_LOG)
@@ -100,7 +101,7 @@ def recipients(
         return
     for r in page.recipients:
         versions = ", ".join(f"v{v}" for v in r.whitelist_versions) or "none"
-        entries = "requests" if r.channel == "query" else "deliveries"
+        entries = "requests" if r.channel in ("query", "snapshot") else "deliveries"
         typer.echo(
             f"{r.partner_id} via {r.channel} under {r.agreement_id or 'its own region'}: "
             f"{r.records} records in {r.entries} {entries}"

@@ -38,10 +38,12 @@ _CITING = {
     get_topic(vars(SharingAgreement)["Activated"]): "cited-by-activation",
     get_topic(vars(SharingAgreement)["Resumed"]): "cited-by-resumption",
 }
-# Query-API actions that hand a partner records (rows of a page, a summary, the files of a
-# snapshot, one record's provenance).
+# Query-API actions that hand a partner records (rows of a page, a summary, one record's
+# provenance) or a snapshot (its files, where the grant covers them whole, else pointers to
+# the records; its rows are those of the files the grant reaches).
 DATA_READS = frozenset({"records", "aggregate", "snapshot", "provenance"})
 QUERY_CHANNEL = "query"
+SNAPSHOT_CHANNEL = "snapshot"
 _SCAN = 500
 # An HTTP change to the whitelist is logged as an access right after the change is stored.
 _REQUEST_LOOKAHEAD = 50
@@ -152,7 +154,8 @@ class AuditQuestions:
             if isinstance(entry, AccessEntry):
                 if not (entry.allowed and entry.action in DATA_READS and entry.rows > 0):
                     continue
-                channel, records = QUERY_CHANNEL, entry.rows
+                channel = SNAPSHOT_CHANNEL if entry.action == "snapshot" else QUERY_CHANNEL
+                records = entry.rows
             else:
                 channel, records = entry.channel, entry.records
             if entry.partner_id is None or (where is not None and not where(entry)):

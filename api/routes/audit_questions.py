@@ -39,10 +39,10 @@ def recipients(
     limit: LimitParam = 1000,
 ) -> RecipientsAnswer:
     """Who received the dataset's records in [since, until): per partner, channel (a
-    subscription's, or `query` for records, summaries, snapshot files and provenance the
-    query API handed out) and agreement, the whitelist versions, how many records, when, and
-    the log positions of the deliveries and requests. A page reads at most `limit` of them;
-    the recipients of consecutive pages add up."""
+    subscription's; `query` for records, summaries and provenance the query API handed out;
+    `snapshot` for snapshots read there) and agreement, the whitelist versions, how many
+    records, when, and the log positions of the deliveries and requests. A page reads at most
+    `limit` of them; the recipients of consecutive pages add up."""
     return RecipientsAnswer.of(questions.recipients(dataset, since, until, after, limit))
 
 

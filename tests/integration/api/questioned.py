@@ -71,6 +71,11 @@ async def seeding(fresh_governed: ServedGoverned) -> AsyncIterator[Seeded]:
                 headers=seeded.key(partner),
             )
             assert read.status_code == 200, read.text
+        listed = await api.get(f"/v1/datasets/{SZ}/snapshots", headers=seeded.key(HK_DEPT))
+        assert listed.status_code == 200, listed.text
+        snapshot_id = listed.json()["snapshots"][0]["snapshot_id"]
+        read = await api.get(f"/v1/snapshots/{SZ}/{snapshot_id}", headers=seeded.key(HK_DEPT))
+        assert read.status_code == 200, read.text
         refused = await api.get(f"/v1/datasets/{HK}/records", headers=seeded.key(MO_DSAT))
         assert refused.status_code == 404
         for step in ("suspend", "resume"):

@@ -57,10 +57,11 @@ def _expected_recipients(
         for e in deliveries
         if e["dataset_id"] == dataset_id
     ] + [
-        (e["partner_id"], "query", e["agreement_id"], e["rows"], e["whitelist_version"],
-         e["position"])
+        (e["partner_id"], "snapshot" if e["action"] == "snapshot" else "query",
+         e["agreement_id"], e["rows"], e["whitelist_version"], e["position"])
         for e in accesses
-        if e["dataset_id"] == dataset_id and e["action"] == "records" and e["allowed"]
+        if e["dataset_id"] == dataset_id and e["action"] in ("records", "snapshot")
+        and e["allowed"]
     ]  # fmt: skip
     for partner, channel, agreement, records, version, position in rows:
         count, versions, positions = expected.get((partner, channel, agreement), (0, [], []))
@@ -94,8 +95,10 @@ async def test_the_administrator_learns_who_received_a_dataset_by_subscription_a
     found = _as_found(answer)
     assert set(found) == {
         (HK_DEPT, "sse", "sz-hk-traffic"), (HK_DEPT, "query", "sz-hk-traffic"),
+        (HK_DEPT, "snapshot", "sz-hk-traffic"),
         (MO_DSAT, "sse", "sz-mo-traffic"), (MO_DSAT, "query", "sz-mo-traffic"),
     }  # fmt: skip
+    assert found[(HK_DEPT, "snapshot", "sz-hk-traffic")][0] > 0
     assert found == _expected_recipients(deliveries, accesses, SZ)
     assert found[(HK_DEPT, "query", "sz-hk-traffic")][0] == 7 + 2
     assert answer["next_after"] is None
