@@ -3,8 +3,9 @@
 The administrator asks anything. A partner with the audit scope reads entries about itself
 and about its region's datasets (the rule of the access and delivery logs), the history of
 agreements it is party to (as consumer or as the provider region) and of whitelist rules that
-cover one of its region's datasets; an agreement or rule beyond that answers exactly as one
-that does not exist. Anyone else is refused. Every question is an access in the access log.
+let its region's datasets leave its jurisdiction or that its agreements were activated under;
+an agreement or rule beyond that answers exactly as one that does not exist. Anyone else is
+refused. Every question is an access in the access log.
 """
 
 from __future__ import annotations
@@ -118,8 +119,7 @@ class AuditorQuestions:
             outcome.reason = f"audit: rule {rule_id}"
             self._auditor()
             history = self._questions.rule_history(rule_id)
-            rules = [event.rule for event in history if event.rule is not None]
-            if not rules or not (self.principal.admin or any(map(self._covers_mine, rules))):
+            if not any(e.rule is not None for e in history) or not self._may_see_rule(history):
                 raise WhitelistRuleNotFoundError(f"no whitelist rule {rule_id!r}")
             outcome.rows = len(history)
             return history
@@ -151,18 +151,32 @@ class AuditorQuestions:
 
         return where
 
-    def _covers_mine(self, rule: dict[str, object]) -> bool:
-        """Whether the rule, as it was added, covers a dataset of the caller's region."""
-        region = self.principal.caller.region
-        if region is None:
+    def _may_see_rule(self, history: list[HistoryEvent]) -> bool:
+        """The administrator sees every rule; a partner one that, as it was ever added, lets
+        one of its region's datasets leave its jurisdiction, or that an agreement it is party
+        to was activated or resumed under."""
+        if self.principal.admin:
+            return True
+        caller = self.principal.caller
+        if caller.region is None:
             return False
-        jurisdiction = self._policy.governance.regions.get(region).jurisdiction
-        if jurisdiction not in (rule["source_jurisdiction"], rule["destination_jurisdiction"]):
-            return False
-        return any(
-            rule["dataset_id"] == dataset_id or rule["dataset_kind"] == kind
-            for dataset_id, kind in self._owned()
-        )
+        jurisdiction = self._policy.governance.regions.get(caller.region).jurisdiction
+        owned = self._owned()
+        for event in history:
+            rule = event.rule
+            if rule is not None:
+                if rule["source_jurisdiction"] == jurisdiction and any(
+                    rule["dataset_id"] == dataset_id or rule["dataset_kind"] == kind
+                    for dataset_id, kind in owned
+                ):
+                    return True
+            elif event.agreement_id is not None:
+                terms = self._policy.governance.agreement(event.agreement_id).terms
+                if caller.partner_id == terms.consumer_partner or (
+                    caller.region == terms.provider_region
+                ):
+                    return True
+        return False
 
     @contextmanager
     def _logged(

@@ -243,11 +243,20 @@ async def test_a_partner_asks_only_within_its_audit_scope(seeded: Seeded) -> Non
     assert beyond.json()["detail"].replace("sz-mo-traffic", "X") == missing.json()[
         "detail"
     ].replace("no-such-agreement", "X")
-    # Rules covering its region's datasets; others as if they did not exist.
-    covered = await api.get("/v1/audit/whitelist/hk-cn-traffic/history", headers=hk_auditor)
-    assert covered.is_success
-    hidden = await api.get("/v1/audit/whitelist/cn-mo-traffic/history", headers=hk_auditor)
-    assert hidden.status_code == 404
+    # Rules that let its region's datasets out, or that its agreements rest on; others as if
+    # they did not exist.
+    for partner, rule_id, status in [
+        (hk_auditor, "hk-cn-traffic", 200),  # lets HK's dataset out to CN
+        (hk_auditor, "cn-hk-traffic", 404),  # lets CN's data into HK, under HK_DEPT's agreement
+        (hk_auditor, "cn-mo-traffic", 404),
+        (gz, "hk-cn-traffic", 200),  # its agreement hk-gz-traffic was activated under it
+        (gz, "cn-hk-traffic", 404),
+        (gz, "no-such-rule", 404),
+    ]:
+        answer = await api.get(f"/v1/audit/whitelist/{rule_id}/history", headers=partner)
+        assert answer.status_code == status, (rule_id, answer.text)
+        if status == 404:
+            assert answer.json()["detail"] == f"no whitelist rule {rule_id!r}"
     # A partner without the audit scope asks nothing.
     for path in (
         "recipients?dataset=" + SZ,
