@@ -11,7 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.utils import get_topic
 
+from domain.access import AccessRecord
+from domain.agreement import SharingAgreement
+from domain.delivery import DeliveryRecord
+from domain.merkle import verify_inclusion
+from storage.tree_heads import TreeHeadLedger, TreeHeadRecorder
 from tests.integration.api.conftest import ServedGoverned
 from tests.integration.api.governed import GZ_BUREAU, HK, HK_DEPT, MO_DSAT, SZ
 from tests.integration.api.questioned import LONG_AGO, Seeded, seeding
@@ -20,6 +27,7 @@ from tests.support.credentials import ADMIN
 pytestmark = pytest.mark.integration
 
 EVERY = {"limit": 1000}
+NODE_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 
 @pytest.fixture
@@ -318,3 +326,38 @@ async def test_every_question_asked_is_an_access(seeded: Seeded) -> None:
         (HK_DEPT, "audit-agreement-history", False, "no-audit-scope", None, "sz-hk-traffic"),
         (None, "audit-rule-history", True, "audit: rule cn-hk-traffic", None, None),
     ]
+
+
+async def test_every_position_an_answer_names_is_proven_to_be_its_event(seeded: Seeded) -> None:
+    api = seeded.api
+    ledger = TreeHeadLedger(seeded.served.event_store_url)
+    try:
+        TreeHeadRecorder(ledger, NODE_KEY, every_events=10**6, every_seconds=0.0).run_once()
+    finally:
+        ledger.close()
+    head = await _ask(api, "tree-heads/latest", ADMIN)
+    recipients = await _ask(api, "recipients", ADMIN, dataset=SZ)
+    history = await _ask(api, "agreements/sz-mo-traffic/history", ADMIN)
+
+    async def leaf(position: int) -> dict[str, Any]:
+        proof = await _ask(
+            api, "proofs/inclusion", ADMIN, position=position, tree_size=head["tree_size"]
+        )
+        verify_inclusion(
+            bytes.fromhex(proof["leaf_hash"]),
+            proof["leaf_index"],
+            head["tree_size"],
+            tuple(bytes.fromhex(h) for h in proof["audit_path"]),
+            bytes.fromhex(head["root"]),
+        )
+        found: dict[str, Any] = proof["leaf"]
+        return found
+
+    for recipient in recipients["recipients"]:
+        record = DeliveryRecord if recipient["channel"] == "sse" else AccessRecord
+        for position in recipient["positions"]:
+            assert (await leaf(position))["topic"] == get_topic(vars(record)["Recorded"])
+    agreement = str(SharingAgreement.create_id("sz-mo-traffic"))
+    for version, event in enumerate(history["events"], start=1):
+        found = await leaf(event["position"])
+        assert (found["originator_id"], found["originator_version"]) == (agreement, version)
