@@ -89,6 +89,7 @@ class AuditorQuestions:
         limit: int,
     ) -> DecisionsPage:
         with self._logged("audit-decisions") as outcome:
+            outcome.reason = f"audit: partner {partner_id}"
             where = self._entries_scope()
             check_period(since, until)
             if self.principal.admin:

@@ -322,7 +322,7 @@ async def test_every_question_asked_is_an_access(seeded: Seeded) -> None:
     ]  # fmt: skip
     assert asked == [
         (GZ_BUREAU, "audit-recipients", True, "audit", HK, None),
-        (None, "audit-decisions", True, "audit", None, None),
+        (None, "audit-decisions", True, f"audit: partner {MO_DSAT}", None, None),
         (HK_DEPT, "audit-agreement-history", False, "no-audit-scope", None, "sz-hk-traffic"),
         (None, "audit-rule-history", True, "audit: rule cn-hk-traffic", None, None),
     ]
