@@ -169,6 +169,16 @@ EndParam = Annotated[
     BeforeValidator(_iso_date_time),
     Query(description="Latest time (exclusive), ISO 8601 with a UTC offset."),
 ]
+SinceParam = Annotated[
+    datetime | None,
+    BeforeValidator(_iso_date_time),
+    Query(description="Earliest time (inclusive), ISO 8601 with a UTC offset."),
+]
+UntilParam = Annotated[
+    datetime | None,
+    BeforeValidator(_iso_date_time),
+    Query(description="Latest time (exclusive), ISO 8601 with a UTC offset."),
+]
 BoundingBoxParam = Annotated[BoundingBox | None, Depends(_bbox)]
 FieldsParam = Annotated[tuple[str, ...] | None, Depends(_fields)]
 RecordFormatParam = Annotated[RecordFormat, Depends(_record_format)]

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.audit_schemas import ConsistencyProofModel, InclusionProofModel, SignedTreeHeadModel
+from baylink import cli_audit_questions
 from baylink.cli_options import DataDir, EventStore, Json
 from baylink.context import resolve_context
 from baylink.errors import BaylinkCliError
@@ -56,6 +57,7 @@ _NO_HEADS = (
 
 
 def register(app: typer.Typer) -> None:
+    cli_audit_questions.add_commands(audit_app)
     app.add_typer(audit_app, name="audit")
 
 
