@@ -36,7 +36,7 @@ imports: install
 
 # Any non-zero pytest status fails the target, including 5 (no tests collected).
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 check: lint typecheck imports test
 

@@ -37,7 +37,7 @@ from storage.log_replay import (
     parse_until,
     position_at,
 )
-from storage.log_verifier import AuditLedger, LogVerifier, VerifyReport
+from storage.log_verifier import AuditLedger, KeptHead, LogVerifier, VerifyReport
 from storage.node_key import load_public_key
 from storage.object_store import ObjectStore
 from storage.object_store_factory import open_object_store
@@ -156,6 +156,16 @@ ObjectStoreOption = Annotated[
         show_default=False,
     ),
 ]
+KeptHeadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--expect-head",
+        metavar="SIZE:ROOT",
+        help="A tree head kept from an earlier look (size, hex root as `audit head` prints "
+        "them): the log must still hold it, so removed or rewritten history is found.",
+        show_default=False,
+    ),
+]
 PublicKeyOption = Annotated[
     Path | None,
     typer.Option(
@@ -173,6 +183,7 @@ def verify(
     event_store: EventStore = None,
     object_store: ObjectStoreOption = None,
     public_key: PublicKeyOption = None,
+    expect_head: KeptHeadOption = None,
     as_json: Json = False,
 ) -> None:
     """Check a stopped platform's whole history offline: every ingest chain, every signed tree
@@ -180,6 +191,10 @@ def verify(
     at the first failure, naming its log position."""
     if (event_store is None) != (object_store is None):
         raise BaylinkCliError("--event-store and --object-store go together (or use --data-dir)")
+    try:
+        kept_head = None if expect_head is None else KeptHead.parse(expect_head)
+    except ValueError as error:
+        raise BaylinkCliError(f"--expect-head: {error}") from None
     context = resolve_context(data_dir, None, event_store)
     url = context.storage.event_store_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
@@ -194,7 +209,7 @@ def verify(
     try:
         # Given URLs, the auditor names the key: a local data dir's key is no evidence.
         key = _public_key(public_key, None if event_store else context.data_dir, ledger)
-        report = _verified(ledger, objects, key)
+        report = _verified(ledger, objects, key, kept_head)
     except StorageError as error:
         raise BaylinkCliError(str(error)) from None
     except PersistenceError as error:
@@ -209,6 +224,7 @@ def verify(
             f"{report.batches} batches on {report.chains} chains, {report.tree_heads} signed "
             f"tree heads, {report.snapshots} snapshots; not yet under a signed head: "
             f"{report.unsigned_events}"
+            + (f"; the kept head of {kept_head.tree_size} events matches" if kept_head else "")
         )
     if report.failure is not None:
         failure = report.failure
@@ -240,7 +256,10 @@ def _public_key(
 
 
 def _verified(
-    ledger: AuditLedger, objects: ObjectStore, key: Ed25519PublicKey | None
+    ledger: AuditLedger,
+    objects: ObjectStore,
+    key: Ed25519PublicKey | None,
+    kept_head: KeptHead | None = None,
 ) -> VerifyReport:
     total = ledger.position()
     console = Console(stderr=True)
@@ -261,6 +280,7 @@ def _verified(
             objects,
             key,
             on_progress=lambda position: progress.update(task, completed=position),
+            kept_head=kept_head,
         )
         return verifier.run()
 

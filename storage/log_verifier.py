@@ -51,6 +51,29 @@ def _field_names(kind: type) -> frozenset[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptHead:
+    """A tree head an auditor kept from an earlier look at the log: the log must still hold
+    at least ``tree_size`` events, and the first ``tree_size`` must still have this root."""
+
+    tree_size: int
+    root: bytes
+
+    @classmethod
+    def parse(cls, text: str) -> KeptHead:
+        """``SIZE:ROOT``, the root in hex as `baylink audit head` prints it."""
+        size, _, root = text.partition(":")
+        try:
+            kept = cls(int(size), bytes.fromhex(root))
+        except ValueError:
+            raise ValueError(f"a kept head is SIZE:ROOT (hex), not {text!r:.100}") from None
+        if kept.tree_size < 1 or len(kept.root) != HASH_SIZE:
+            raise ValueError(
+                f"a kept head has a size from 1 and a {HASH_SIZE}-byte root, not {text!r:.100}"
+            )
+        return kept
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyFailure:
     """The first thing found wrong: where in the log, a stable reason code, and a sentence."""
 
@@ -71,6 +94,8 @@ class VerifyReport:
     snapshots: int
     unsigned_events: int
     failure: VerifyFailure | None
+    # None: no head was kept; True once the log's first events matched it.
+    kept_head_matched: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -87,6 +112,7 @@ class VerifyReport:
             "tree_heads": self.tree_heads,
             "snapshots": self.snapshots,
             "unsigned_events": self.unsigned_events,
+            "kept_head_matched": self.kept_head_matched,
             "failure": None
             if failure is None
             else {
@@ -148,8 +174,11 @@ class LogVerifier:
         objects: ObjectStore,
         public_key: Ed25519PublicKey | None,
         on_progress: Callable[[int], None] | None = None,
+        kept_head: KeptHead | None = None,
     ) -> None:
         self._ledger = ledger
+        self._kept_head = kept_head
+        self._kept_head_matched = False
         self._objects = objects
         self._public_key = public_key
         self._on_progress = on_progress
@@ -183,6 +212,14 @@ class LogVerifier:
                 break
             if self._on_progress is not None and self._events % _PAGE == 0:
                 self._on_progress(self._position)
+        kept = self._kept_head
+        if failure is None and until is None and kept and not self._kept_head_matched:
+            failure = VerifyFailure(
+                self._position,
+                "kept_head_beyond_log",
+                f"the log holds {self._leaf_count()} events, fewer than the {kept.tree_size} "
+                "under the head the auditor kept: events were removed from its end",
+            )
         if self._on_progress is not None:
             self._on_progress(self._position)
         return VerifyReport(
@@ -194,6 +231,7 @@ class LogVerifier:
             snapshots=self._snapshots,
             unsigned_events=len(self._leaf_positions),
             failure=failure,
+            kept_head_matched=None if kept is None else self._kept_head_matched,
         )
 
     def fork(self) -> LogVerifier:
@@ -243,6 +281,18 @@ class LogVerifier:
         # A head covers only earlier positions, so this leaf joins after the head is checked.
         self._leaf_positions.append(notification.id)
         self._leaf_hashes += leaf.hash()
+        kept = self._kept_head
+        if kept is not None and self._leaf_count() == kept.tree_size:
+            if self._frontier_through(notification.id).root() != kept.root:
+                raise _FoundError(
+                    "kept_head_root",
+                    f"the first {kept.tree_size} events, up to log position {notification.id}, "
+                    "do not have the root of the head the auditor kept: history was rewritten",
+                )
+            self._kept_head_matched = True
+
+    def _leaf_count(self) -> int:
+        return self._frontier.size + len(self._leaf_positions)
 
     def _check_by_topic(self, notification: Notification) -> None:
         topic = notification.topic

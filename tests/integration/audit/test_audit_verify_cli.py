@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from baylink.cli import app
 from baylink.errors import BaylinkCliError
 from storage.object_store_local import LocalObjectStore
+from storage.tree_heads import HEAD_TOPIC
 from tests.support.audited_store import NODE_KEY, build_store
 from tests.support.tampering import StoreTamperer
 
@@ -177,3 +178,61 @@ def test_given_urls_the_auditor_must_name_the_key(
 
     with pytest.raises(BaylinkCliError, match="--public-key PEM"):
         verify(*options)
+
+
+def _newest_head(data_dir: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["audit", "head", "--data-dir", str(data_dir), "--json"])
+    assert result.exit_code == 0, result.stderr
+    head = json.loads(result.stdout)
+    return head["tree_size"], head["root"]
+
+
+def test_a_kept_head_that_still_holds_is_confirmed(data_dir: Path) -> None:
+    size, root = _newest_head(data_dir)
+
+    code, out, err = verify("--data-dir", str(data_dir), "--expect-head", f"{size}:{root}")
+    _, json_out, _ = verify(
+        "--data-dir", str(data_dir), "--expect-head", f"{size}:{root}", "--json"
+    )
+
+    assert code == 0, err
+    assert f"the kept head of {size} events matches" in out
+    assert json.loads(json_out)["kept_head_matched"] is True
+
+
+def test_a_log_cut_back_below_a_kept_head_fails(data_dir: Path) -> None:
+    size, root = _newest_head(data_dir)
+    tamperer = StoreTamperer(f"sqlite:///{data_dir / 'events.sqlite'}")
+    try:
+        rows = tamperer.rows()
+        heads = [r.position for r in rows if r.topic == HEAD_TOPIC]
+        # Everything after the head before the newest: a rollback that leaves every
+        # remaining head and chain consistent.
+        tamperer.delete_range(heads[-2] + 1, rows[-1].position)
+    finally:
+        tamperer.close()
+
+    plain, _, _ = verify("--data-dir", str(data_dir))
+    code, _, err = verify("--data-dir", str(data_dir), "--expect-head", f"{size}:{root}")
+
+    assert plain == 0  # without the kept head, a cut tail is undetectable
+    assert code == 1
+    assert "(kept_head_beyond_log)" in err
+    assert f"fewer than the {size}" in err
+
+
+def test_a_kept_head_with_another_root_fails_where_its_tree_ends(data_dir: Path) -> None:
+    size, _ = _newest_head(data_dir)
+    other = bytes(31) + b"\x01"
+
+    code, _, err = verify("--data-dir", str(data_dir), "--expect-head", f"{size}:{other.hex()}")
+
+    assert code == 1
+    assert "(kept_head_root)" in err
+    assert f"the first {size} events" in err
+
+
+@pytest.mark.parametrize("kept", ["12", "x:00", "0:" + "00" * 32, "5:abcd", "5:zz"])
+def test_a_malformed_kept_head_is_a_usage_error(data_dir: Path, kept: str) -> None:
+    with pytest.raises(BaylinkCliError, match=r"^--expect-head: a kept head"):
+        verify("--data-dir", str(data_dir), "--expect-head", kept)
