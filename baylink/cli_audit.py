@@ -16,6 +16,7 @@ from tempfile import TemporaryDirectory
 from typing import Annotated
 
 import typer
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import PersistenceError
 from rich.console import Console
@@ -31,6 +32,7 @@ from domain.errors import DomainError
 from domain.tree_head_log import TREE_HEAD_LOG_ID, TreeHeadLog
 from storage.catalog import Catalog
 from storage.errors import StorageError
+from storage.head_timestamps import load_trust_anchors
 from storage.log_replay import (
     LogReplay,
     ReplayLedger,
@@ -167,12 +169,32 @@ PublicKeyOption = Annotated[
 ]
 
 
+TsaCertOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tsa-cert",
+        metavar="PEM",
+        envvar="BAYLINK_STORAGE_TREE_HEAD_TSA_CA_FILE",
+        help="CA bundle or TSA certificate that heads' RFC 3161 timestamps must chain to.",
+        show_default=False,
+    ),
+]
+RequireTimestampsOption = Annotated[
+    bool,
+    typer.Option(
+        "--require-timestamps", help="Every signed tree head must carry an RFC 3161 timestamp."
+    ),
+]
+
+
 @audit_app.command("verify")
 def verify(
     data_dir: DataDir = None,
     event_store: EventStore = None,
     object_store: ObjectStoreOption = None,
     public_key: PublicKeyOption = None,
+    tsa_cert: TsaCertOption = None,
+    require_timestamps: RequireTimestampsOption = False,
     as_json: Json = False,
 ) -> None:
     """Check a stopped platform's whole history offline: every ingest chain, every signed tree
@@ -185,6 +207,7 @@ def verify(
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise BaylinkCliError(f"no event store at {url.removeprefix('sqlite:///')}")
     try:
+        anchors = load_trust_anchors(tsa_cert) if tsa_cert is not None else []
         objects = open_object_store(object_store or context.storage.object_store_url)
         ledger = AuditLedger(url)
     except StorageError as error:
@@ -194,7 +217,7 @@ def verify(
     try:
         # Given URLs, the auditor names the key: a local data dir's key is no evidence.
         key = _public_key(public_key, None if event_store else context.data_dir, ledger)
-        report = _verified(ledger, objects, key)
+        report = _verified(ledger, objects, key, anchors, require_timestamps)
     except StorageError as error:
         raise BaylinkCliError(str(error)) from None
     except PersistenceError as error:
@@ -240,7 +263,11 @@ def _public_key(
 
 
 def _verified(
-    ledger: AuditLedger, objects: ObjectStore, key: Ed25519PublicKey | None
+    ledger: AuditLedger,
+    objects: ObjectStore,
+    key: Ed25519PublicKey | None,
+    tsa_anchors: list[x509.Certificate],
+    require_timestamps: bool,
 ) -> VerifyReport:
     total = ledger.position()
     console = Console(stderr=True)
@@ -261,6 +288,8 @@ def _verified(
             objects,
             key,
             on_progress=lambda position: progress.update(task, completed=position),
+            tsa_anchors=tsa_anchors,
+            require_timestamps=require_timestamps,
         )
         return verifier.run()
 
