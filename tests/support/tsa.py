@@ -107,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.broken:
             self._answer(500, b"broken", "text/plain")
             return
+        if self.server.canned is not None:
+            self._answer(200, self.server.canned, "application/timestamp-reply")
+            return
         directory = self.server.directory
         (directory / "query.tsq").write_bytes(query)
         done = subprocess.run(
@@ -146,6 +149,7 @@ class _TsaServer(HTTPServer):
         self.directory = directory
         self.requests = 0
         self.broken = False
+        self.canned: bytes | None = None
 
 
 @dataclass
@@ -164,6 +168,10 @@ class LocalTsa:
     def break_answers(self, broken: bool = True) -> None:
         """Answer HTTP 500 to every request (or stop doing so)."""
         self._server.broken = broken
+
+    def answer_with(self, reply: bytes | None) -> None:
+        """Answer every request with ``reply`` whatever was asked (None: answer properly)."""
+        self._server.canned = reply
 
 
 @contextmanager
