@@ -108,7 +108,7 @@ def follow_log(
             storage.tree_head_every_events,
             storage.tree_head_every_seconds,
             stop,
-            _timestamp_authority(storage),
+            timestamp_authority(storage),
         )
     try:
         follow(
@@ -123,7 +123,7 @@ def follow_log(
             heads.join(timeout=10)
 
 
-def _timestamp_authority(storage: StorageSettings) -> TimestampAuthority | None:
+def timestamp_authority(storage: StorageSettings) -> TimestampAuthority | None:
     """The TSA that timestamps tree heads, if one is configured."""
     if not storage.tree_head_tsa_url:
         return None

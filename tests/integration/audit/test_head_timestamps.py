@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +16,15 @@ from cryptography import x509
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import StoredEvent
 
+from baylink.cli_snapshots import timestamp_authority
+from baylink.errors import BaylinkCliError
 from domain.tree_head_log import TreeHeadLog
-from storage.head_timestamps import TimestampAuthority, load_trust_anchors
+from storage.head_timestamps import TimestampAuthority, check_token, load_trust_anchors
 from storage.log_verifier import AuditLedger, LogVerifier, VerifyReport
 from storage.object_store_local import LocalObjectStore
+from storage.settings import StorageSettings
 from storage.tree_heads import HEAD_TOPIC, TreeHeadLedger, TreeHeadRecorder
+from streams.tree_head_follower import start_tree_heads
 from tests.support.audited_store import NODE_KEY, build_store
 from tests.support.stores import BACKENDS, empty_store
 from tests.support.tampering import StoredRow, StoreTamperer
@@ -279,3 +285,39 @@ def test_a_head_stored_before_timestamps_decodes_without_one_and_verifies(
         row.position,
         "head_timestamp_missing",
     )
+
+
+def test_the_follower_configured_from_settings_timestamps_its_heads(
+    tmp_path: Path, tsa: LocalTsa
+) -> None:
+    url = f"sqlite:///{tmp_path / 'events.sqlite'}"
+    settings = StorageSettings(
+        event_store_url=url, tree_head_tsa_url=tsa.url, tree_head_tsa_ca_file=str(tsa.ca_file)
+    )
+    ledger = TreeHeadLedger(url)
+    stop = threading.Event()
+    thread = start_tree_heads(url, NODE_KEY, 4, 0.05, stop, timestamp_authority(settings))
+    try:
+        store_readings(ledger, 8)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(ledger.heads()) < 2:
+            time.sleep(0.05)
+        heads = ledger.heads()
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        ledger.close()
+    assert len(heads) >= 2
+    anchors = load_trust_anchors(tsa.ca_file)
+    for head in heads:
+        check_token(head.timestamp_token, head.timestamped_bytes(), anchors, head.timestamp)
+
+
+def test_unreadable_tsa_settings_are_one_clear_error(tmp_path: Path) -> None:
+    assert timestamp_authority(StorageSettings()) is None
+    missing = StorageSettings(
+        tree_head_tsa_url="http://127.0.0.1:9/tsa",
+        tree_head_tsa_ca_file=str(tmp_path / "missing.pem"),
+    )
+    with pytest.raises(BaylinkCliError, match="cannot read TSA certificates"):
+        timestamp_authority(missing)
