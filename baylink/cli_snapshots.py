@@ -127,14 +127,11 @@ def timestamp_authority(storage: StorageSettings) -> TimestampAuthority | None:
     """The TSA that timestamps tree heads, if one is configured."""
     if not storage.tree_head_tsa_url:
         return None
+    ca_file = storage.tree_head_tsa_ca_file
     try:
-        anchors = (
-            load_trust_anchors(Path(storage.tree_head_tsa_ca_file))
-            if storage.tree_head_tsa_ca_file
-            else []
+        anchors = load_trust_anchors(Path(ca_file)) if ca_file else []
+        return TimestampAuthority(
+            storage.tree_head_tsa_url, anchors, storage.tree_head_tsa_timeout_seconds
         )
     except StorageError as error:
         raise BaylinkCliError(str(error)) from None
-    return TimestampAuthority(
-        storage.tree_head_tsa_url, anchors, storage.tree_head_tsa_timeout_seconds
-    )

@@ -57,6 +57,8 @@ class TimestampAuthority:
         trust_anchors: Sequence[x509.Certificate] = (),
         timeout_seconds: float = 10.0,
     ) -> None:
+        if not _is_http_url(url):
+            raise TimestampError(f"the TSA URL must be http:// or https://, not {url!r}")
         self.url = url
         self._anchors = list(trust_anchors)
         self._timeout = timeout_seconds
@@ -84,8 +86,10 @@ class TimestampAuthority:
         if reply.status_code != httpx.codes.OK:
             raise TimestampError(f"TSA {self.url} answered HTTP {reply.status_code}")
         response = _decoded(reply.content)
-        if PKIStatus(response.status) not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
-            raise TimestampError(f"TSA {self.url} refused: status {response.status}")
+        # Granted only: a token granted "with modifications" is refused by the verifier too.
+        if response.status != PKIStatus.GRANTED:
+            said = " ".join(response.status_string)
+            raise TimestampError(f"TSA {self.url} refused (status {response.status}): {said}")
         info = response.tst_info
         if info.message_imprint.message != hashlib.sha256(data).digest():
             raise TimestampError(f"TSA {self.url} timestamped other bytes than those sent")
@@ -94,6 +98,14 @@ class TimestampAuthority:
         if self._anchors:
             check_token(response.as_bytes(), data, self._anchors)
         return response.as_bytes()
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host)
 
 
 def _decoded(token: bytes) -> TimeStampResponse:

@@ -328,7 +328,9 @@ class TreeHeadRecorder:
         assert self._tsa is not None
         try:
             return self._tsa.stamp(head.timestamped_bytes())
-        except TimestampError as error:
+        except Exception as error:  # whatever the TSA sent, the head is recorded without it
+            if not isinstance(error, TimestampError):
+                error = TimestampError(f"{type(error).__name__}: {error}")
             self.timestamp_failures += 1
             _timestamp_failures.add(1)
             log.warning("tree head %d recorded without a timestamp: %s", head.tree_size, error)

@@ -169,6 +169,37 @@ class LocalTsa:
         """Answer HTTP 500 to every request (or stop doing so)."""
         self._server.broken = broken
 
+    def rejection(self) -> bytes:
+        """A reply of this TSA refusing a request (for a SHA-1 digest, which it does not take)."""
+        directory = self._server.directory
+        query, reply = directory / "sha1.tsq", directory / "rejected.tsr"
+        (directory / "data").write_bytes(b"head bytes")
+        for command in (
+            [
+                "openssl",
+                "ts",
+                "-query",
+                "-sha1",
+                "-data",
+                str(directory / "data"),
+                "-out",
+                str(query),
+            ],
+            [
+                "openssl",
+                "ts",
+                "-reply",
+                "-config",
+                str(directory / "tsa.cnf"),
+                "-queryfile",
+                str(query),
+                "-out",
+                str(reply),
+            ],
+        ):
+            subprocess.run(command, capture_output=True, check=True)
+        return reply.read_bytes()
+
     def answer_with(self, reply: bytes | None) -> None:
         """Answer every request with ``reply`` whatever was asked (None: answer properly)."""
         self._server.canned = reply

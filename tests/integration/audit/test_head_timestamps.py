@@ -321,3 +321,26 @@ def test_unreadable_tsa_settings_are_one_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(BaylinkCliError, match="cannot read TSA certificates"):
         timestamp_authority(missing)
+
+
+class CrashingAuthority(TimestampAuthority):
+    """A TSA client that fails in a way no TSA reply was foreseen to."""
+
+    def stamp(self, data: bytes) -> bytes:
+        raise RuntimeError("unforeseen")
+
+
+def test_an_unforeseen_failure_asking_for_a_timestamp_holds_no_head_back(
+    tmp_path: Path,
+) -> None:
+    ledger = TreeHeadLedger(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    try:
+        recorder = TreeHeadRecorder(
+            ledger, NODE_KEY, every_events=4, tsa=CrashingAuthority("http://127.0.0.1:9/")
+        )
+        store_readings(ledger, 4)
+        (head,) = recorder.run_once()
+    finally:
+        ledger.close()
+    assert head.timestamp_token == b""
+    assert recorder.timestamp_failures == 1

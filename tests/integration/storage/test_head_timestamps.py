@@ -73,6 +73,9 @@ def test_a_reply_to_another_request_is_refused(
             authority.stamp(b"head bytes")
         with pytest.raises(TimestampError, match="other bytes than those sent"):
             authority.stamp(b"the next head")
+        tsa.answer_with(tsa.rejection())
+        with pytest.raises(TimestampError, match=r"refused \(status 2\)"):
+            authority.stamp(b"head bytes")
         tsa.answer_with(b"\x30\x03\x02\x01\x00")
         with pytest.raises(TimestampError, match="not an RFC 3161 timestamp response"):
             authority.stamp(b"head bytes")
@@ -85,6 +88,12 @@ def test_a_tsa_not_trusted_by_the_recorder_is_refused_at_once(tsa: LocalTsa) -> 
         trusting_other = TimestampAuthority(tsa.url, load_trust_anchors(other.ca_file))
         with pytest.raises(TimestampError, match="does not verify"):
             trusting_other.stamp(b"head bytes")
+
+
+def test_only_an_http_url_names_a_tsa() -> None:
+    for url in ("ftp://tsa.example/", "tsa.example", "http://[::1", ""):
+        with pytest.raises(TimestampError, match="must be http"):
+            TimestampAuthority(url)
 
 
 def test_an_unreachable_or_failing_tsa_is_one_error(tsa: LocalTsa) -> None:
