@@ -175,7 +175,7 @@ TsaCertOption = Annotated[
         "--tsa-cert",
         metavar="PEM",
         envvar="BAYLINK_STORAGE_TREE_HEAD_TSA_CA_FILE",
-        help="CA bundle or TSA certificate that heads' RFC 3161 timestamps must chain to.",
+        help="CA certificates (PEM) that heads' RFC 3161 timestamps must chain to.",
         show_default=False,
     ),
 ]

@@ -15,6 +15,7 @@ import pytest
 from cryptography import x509
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import StoredEvent
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from baylink.cli_snapshots import timestamp_authority
 from baylink.errors import BaylinkCliError
@@ -28,6 +29,7 @@ from streams.tree_head_follower import start_tree_heads
 from tests.support.audited_store import NODE_KEY, build_store
 from tests.support.stores import BACKENDS, empty_store
 from tests.support.tampering import StoredRow, StoreTamperer
+from tests.support.telemetry import in_memory_telemetry
 from tests.support.tsa import LocalTsa, local_tsa
 
 pytestmark = pytest.mark.integration
@@ -344,3 +346,33 @@ def test_an_unforeseen_failure_asking_for_a_timestamp_holds_no_head_back(
         ledger.close()
     assert head.timestamp_token == b""
     assert recorder.timestamp_failures == 1
+
+
+def timestamp_failures_counted(reader: InMemoryMetricReader) -> int:
+    data = reader.get_metrics_data()
+    if data is None:
+        return 0
+    return sum(
+        int(point.value)
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "baylink.tree_heads.timestamp_failures"
+        for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint)
+    )
+
+
+def test_heads_recorded_without_a_timestamp_are_counted_in_the_metric(tmp_path: Path) -> None:
+    _, reader = in_memory_telemetry()
+    before = timestamp_failures_counted(reader)
+    ledger = TreeHeadLedger(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    try:
+        recorder = TreeHeadRecorder(
+            ledger, NODE_KEY, every_events=2, tsa=TimestampAuthority(closed_port_url())
+        )
+        store_readings(ledger, 6)
+        assert len(recorder.run_once()) == 3
+    finally:
+        ledger.close()
+    assert timestamp_failures_counted(reader) - before == 3
