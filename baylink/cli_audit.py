@@ -16,6 +16,7 @@ from tempfile import TemporaryDirectory
 from typing import Annotated
 
 import typer
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import PersistenceError
 from rich.console import Console
@@ -31,6 +32,7 @@ from domain.errors import DomainError
 from domain.tree_head_log import TREE_HEAD_LOG_ID, TreeHeadLog
 from storage.catalog import Catalog
 from storage.errors import StorageError
+from storage.head_timestamps import load_trust_anchors
 from storage.log_replay import (
     LogReplay,
     ReplayLedger,
@@ -177,12 +179,32 @@ PublicKeyOption = Annotated[
 ]
 
 
+TsaCertOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tsa-cert",
+        metavar="PEM",
+        envvar="BAYLINK_STORAGE_TREE_HEAD_TSA_CA_FILE",
+        help="CA certificates (PEM) that heads' RFC 3161 timestamps must chain to.",
+        show_default=False,
+    ),
+]
+RequireTimestampsOption = Annotated[
+    bool,
+    typer.Option(
+        "--require-timestamps", help="Every signed tree head must carry an RFC 3161 timestamp."
+    ),
+]
+
+
 @audit_app.command("verify")
 def verify(
     data_dir: DataDir = None,
     event_store: EventStore = None,
     object_store: ObjectStoreOption = None,
     public_key: PublicKeyOption = None,
+    tsa_cert: TsaCertOption = None,
+    require_timestamps: RequireTimestampsOption = False,
     expect_head: KeptHeadOption = None,
     as_json: Json = False,
 ) -> None:
@@ -200,6 +222,7 @@ def verify(
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise BaylinkCliError(f"no event store at {url.removeprefix('sqlite:///')}")
     try:
+        anchors = load_trust_anchors(tsa_cert) if tsa_cert is not None else []
         objects = open_object_store(object_store or context.storage.object_store_url)
         ledger = AuditLedger(url)
     except StorageError as error:
@@ -209,7 +232,7 @@ def verify(
     try:
         # Given URLs, the auditor names the key: a local data dir's key is no evidence.
         key = _public_key(public_key, None if event_store else context.data_dir, ledger)
-        report = _verified(ledger, objects, key, kept_head)
+        report = _verified(ledger, objects, key, anchors, require_timestamps, kept_head)
     except StorageError as error:
         raise BaylinkCliError(str(error)) from None
     except PersistenceError as error:
@@ -259,6 +282,8 @@ def _verified(
     ledger: AuditLedger,
     objects: ObjectStore,
     key: Ed25519PublicKey | None,
+    tsa_anchors: list[x509.Certificate],
+    require_timestamps: bool,
     kept_head: KeptHead | None = None,
 ) -> VerifyReport:
     total = ledger.position()
@@ -280,6 +305,8 @@ def _verified(
             objects,
             key,
             on_progress=lambda position: progress.update(task, completed=position),
+            tsa_anchors=tsa_anchors,
+            require_timestamps=require_timestamps,
             kept_head=kept_head,
         )
         return verifier.run()

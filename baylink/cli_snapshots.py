@@ -15,9 +15,11 @@ from baylink.telemetry_setup import start_telemetry
 from domain.errors import DomainError
 from storage.catalog import Catalog
 from storage.errors import StorageError
+from storage.head_timestamps import TimestampAuthority, load_trust_anchors
 from storage.node_key import load_node_key
 from storage.object_store import ObjectStore
 from storage.object_store_factory import open_object_store
+from storage.settings import StorageSettings
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
 from streams.snapshot_follower import follow, stop_on_signals
 from streams.tree_head_follower import start_tree_heads
@@ -106,6 +108,7 @@ def follow_log(
             storage.tree_head_every_events,
             storage.tree_head_every_seconds,
             stop,
+            timestamp_authority(storage),
         )
     try:
         follow(
@@ -118,3 +121,17 @@ def follow_log(
         stop.set()
         if heads is not None:
             heads.join(timeout=10)
+
+
+def timestamp_authority(storage: StorageSettings) -> TimestampAuthority | None:
+    """The TSA that timestamps tree heads, if one is configured."""
+    if not storage.tree_head_tsa_url:
+        return None
+    ca_file = storage.tree_head_tsa_ca_file
+    try:
+        anchors = load_trust_anchors(Path(ca_file)) if ca_file else []
+        return TimestampAuthority(
+            storage.tree_head_tsa_url, anchors, storage.tree_head_tsa_timeout_seconds
+        )
+    except StorageError as error:
+        raise BaylinkCliError(str(error)) from None

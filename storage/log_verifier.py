@@ -16,13 +16,14 @@ import dataclasses
 import hashlib
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from hmac import compare_digest
 from typing import Any, TypeVar
 from uuid import UUID
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
@@ -34,6 +35,7 @@ from domain.snapshot import Manifest, SnapshotLog, snapshot_id_for
 from domain.tree_head import verify_tree_head
 from domain.tree_head_log import TreeHeadLog
 from storage.errors import CorruptObjectError, ObjectStoreError
+from storage.head_timestamps import TimestampError, check_token
 from storage.ledger import LedgerApplication
 from storage.object_store import ObjectStore
 from storage.tree_heads import log_leaf
@@ -174,9 +176,14 @@ class LogVerifier:
         objects: ObjectStore,
         public_key: Ed25519PublicKey | None,
         on_progress: Callable[[int], None] | None = None,
+        tsa_anchors: Sequence[x509.Certificate] = (),
+        require_timestamps: bool = False,
         kept_head: KeptHead | None = None,
     ) -> None:
         self._ledger = ledger
+        # Heads' RFC 3161 timestamps must chain to these (ADR 22).
+        self._tsa_anchors = list(tsa_anchors)
+        self._require_timestamps = require_timestamps
         self._kept_head = kept_head
         self._kept_head_matched = False
         self._objects = objects
@@ -383,9 +390,26 @@ class LogVerifier:
             verify_tree_head(head.signed_head(), self._public_key)
         except DomainError as error:
             raise _FoundError("head_signature", f"{where}: {error}") from None
+        self._check_head_timestamp(where, head)
         self._forget_leaves_through(head.last_position, frontier)
         self._last_head = head
         self._heads += 1
+
+    def _check_head_timestamp(self, where: str, head: TreeHeadLog.Recorded) -> None:
+        if not head.timestamp_token:
+            if self._require_timestamps:
+                raise _FoundError("head_timestamp_missing", f"{where} carries no timestamp")
+            return
+        if not self._tsa_anchors:
+            raise _FoundError(
+                "head_timestamp_unverifiable", f"{where}: no TSA certificate to check its timestamp"
+            )
+        try:
+            check_token(
+                head.timestamp_token, head.timestamped_bytes(), self._tsa_anchors, head.timestamp
+            )
+        except TimestampError as error:
+            raise _FoundError("head_timestamp_token", f"{where}: {error}") from None
 
     def _frontier_through(self, last_position: int) -> MerkleFrontier:
         frontier = self._frontier

@@ -20,3 +20,9 @@ class StorageSettings(BaseSettings):
     tree_head_key_file: str | None = None
     tree_head_every_events: int = Field(default=1000, ge=1)
     tree_head_every_seconds: float = Field(default=60.0, gt=0)
+    # An RFC 3161 TSA (http(s) URL) that timestamps each signed head; heads are recorded
+    # without a timestamp while it fails. The CA file (PEM), when set, is what its tokens must
+    # chain to, checked as each token arrives.
+    tree_head_tsa_url: str | None = None
+    tree_head_tsa_ca_file: str | None = None
+    tree_head_tsa_timeout_seconds: float = Field(default=10.0, gt=0)

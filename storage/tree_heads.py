@@ -14,6 +14,8 @@ ADR); a store of subtree roots can replace this later without changing what is s
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 import time
 from array import array
@@ -27,12 +29,14 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.utils import get_topic
+from opentelemetry import metrics
 
 from domain.log_leaf import LogLeaf
 from domain.merkle import HASH_SIZE, MerkleFrontier, Proof, consistency_proof, inclusion_proof
 from domain.tree_head import sign_tree_head
 from domain.tree_head_log import TREE_HEAD_LOG_ID, TreeHeadLog
 from storage.errors import LogPositionNotFoundError, TreeHeadNotFoundError
+from storage.head_timestamps import TimestampAuthority, TimestampError
 from storage.ledger import LedgerApplication
 
 HEAD_TOPIC = get_topic(TreeHeadLog.Recorded)
@@ -40,6 +44,13 @@ _PAGE = 1000
 # Leaf hashes kept between proofs: 40 bytes each, so 200 MB at most; proofs under larger
 # heads read the log each time.
 MAX_KEPT_LEAVES = 5_000_000
+
+log = logging.getLogger("baylink.storage.tree_heads")
+_timestamp_failures = metrics.get_meter("baylink.storage").create_counter(
+    "baylink.tree_heads.timestamp_failures",
+    unit="{head}",
+    description="Tree heads recorded without a timestamp because the TSA failed",
+)
 
 
 def log_leaf(notification: Notification) -> LogLeaf:
@@ -229,7 +240,10 @@ class TreeHeadRecorder:
 
     Resumes from the frontier of the last recorded head. A timed head is recorded only when
     something other than tree heads was stored since the last one, so an idle log does not
-    keep signing heads over its own heads."""
+    keep signing heads over its own heads.
+
+    With a ``tsa``, each head carries an RFC 3161 token over its signed bytes; a TSA that
+    fails does not hold the head back: it is recorded without one, and the failure counted."""
 
     def __init__(
         self,
@@ -238,9 +252,12 @@ class TreeHeadRecorder:
         every_events: int = 1000,
         every_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        tsa: TimestampAuthority | None = None,
     ) -> None:
         self.ledger = ledger
         self._key = key
+        self._tsa = tsa
+        self.timestamp_failures = 0
         self._every_events = every_events
         self._every_seconds = every_seconds
         self._clock = clock
@@ -293,6 +310,8 @@ class TreeHeadRecorder:
             last_position=self._position,
             subtree_roots=list(frontier.subtree_roots),
         )
+        if self._tsa is not None:
+            head = dataclasses.replace(head, timestamp_token=self._timestamp(head))
         try:
             self.ledger.record(head)
         except IntegrityError:
@@ -304,3 +323,15 @@ class TreeHeadRecorder:
         self._news = False
         self._head_at = self._clock()
         return head
+
+    def _timestamp(self, head: TreeHeadLog.Recorded) -> bytes:
+        assert self._tsa is not None
+        try:
+            return self._tsa.stamp(head.timestamped_bytes())
+        except Exception as error:  # whatever the TSA sent, the head is recorded without it
+            if not isinstance(error, TimestampError):
+                error = TimestampError(f"{type(error).__name__}: {error}")
+            self.timestamp_failures += 1
+            _timestamp_failures.add(1)
+            log.warning("tree head %d recorded without a timestamp: %s", head.tree_size, error)
+            return b""

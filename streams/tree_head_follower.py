@@ -12,6 +12,7 @@ import threading
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from storage.head_timestamps import TimestampAuthority
 from storage.tree_heads import TreeHeadLedger, TreeHeadRecorder
 
 log = logging.getLogger("baylink.streams.tree_heads")
@@ -25,21 +26,25 @@ def follow_tree_heads(
     every_events: int,
     every_seconds: float,
     stop: threading.Event,
+    tsa: TimestampAuthority | None = None,
 ) -> None:
-    """Record signed tree heads until ``stop`` is set."""
+    """Record signed tree heads (timestamped by ``tsa``, if given) until ``stop`` is set."""
     ledger = TreeHeadLedger(event_store_url)
     recorder: TreeHeadRecorder | None = None
     try:
         while not stop.is_set():
             try:
                 # Made (and remade after a failure) here: it resumes from the last head.
-                recorder = recorder or TreeHeadRecorder(ledger, key, every_events, every_seconds)
+                recorder = recorder or TreeHeadRecorder(
+                    ledger, key, every_events, every_seconds, tsa=tsa
+                )
                 for head in recorder.run_once():
                     log.info(
-                        "signed tree head %d (root %s, log position %d)",
+                        "signed tree head %d (root %s, log position %d%s)",
                         head.tree_size,
                         head.root.hex(),
                         head.last_position,
+                        ", timestamped" if head.timestamp_token else "",
                     )
             except Exception:
                 # A passing store error must not end the heads while snapshots carry on.
@@ -58,10 +63,11 @@ def start_tree_heads(
     every_events: int,
     every_seconds: float,
     stop: threading.Event,
+    tsa: TimestampAuthority | None = None,
 ) -> threading.Thread:
     thread = threading.Thread(
         target=follow_tree_heads,
-        args=(event_store_url, key, every_events, every_seconds, stop),
+        args=(event_store_url, key, every_events, every_seconds, stop, tsa),
         name="baylink-tree-heads",
         daemon=True,
     )

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from domain.dataset import DatasetDefinition
 from domain.provenance import Provenance
 from storage.catalog import Catalog
+from storage.head_timestamps import TimestampAuthority
 from storage.ingestion import IngestLedger
 from storage.object_store import ObjectStore
 from storage.snapshots import SnapshotBuilder, SnapshotLedger
@@ -32,10 +33,15 @@ class BuiltStore:
 
 
 def build_store(
-    url: str, objects: ObjectStore, rounds: int = 3, messages: int = 40, rows_each: int = 5
+    url: str,
+    objects: ObjectStore,
+    rounds: int = 3,
+    messages: int = 40,
+    rows_each: int = 5,
+    tsa: TimestampAuthority | None = None,
 ) -> BuiltStore:
-    """``rounds`` of: ``messages`` ingest messages, tree heads every 16 events, a snapshot.
-    A last head is signed over everything before it."""
+    """``rounds`` of: ``messages`` ingest messages, tree heads every 16 events (timestamped by
+    ``tsa``, if given), a snapshot. A last head is signed over everything before it."""
     catalog, ingest = Catalog(url), IngestLedger(url)
     snapshots, heads = SnapshotLedger(url), TreeHeadLedger(url)
     ticks = iter(range(10**9))
@@ -44,7 +50,12 @@ def build_store(
         catalog.register(dataset)
         processor = IngestProcessor(ingest, catalog, clock=lambda: NOW)
         recorder = TreeHeadRecorder(
-            heads, NODE_KEY, every_events=16, every_seconds=1.0, clock=lambda: float(next(ticks))
+            heads,
+            NODE_KEY,
+            every_events=16,
+            every_seconds=1.0,
+            clock=lambda: float(next(ticks)),
+            tsa=tsa,
         )
         builder = SnapshotBuilder(snapshots, catalog, objects)
         provenance = Provenance(
