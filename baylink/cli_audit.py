@@ -31,6 +31,7 @@ from domain.errors import DomainError
 from domain.tree_head_log import TREE_HEAD_LOG_ID, TreeHeadLog
 from storage.catalog import Catalog
 from storage.errors import StorageError
+from storage.evidence_bundle import DEFAULT_MAX_EVENTS
 from storage.log_replay import (
     LogReplay,
     ReplayLedger,
@@ -425,7 +426,7 @@ def export_bundle(
     object_store: ObjectStoreOption = None,
     public_key: PublicKeyOption = None,
     with_files: cli_audit_bundle.WithFiles = False,
-    max_events: cli_audit_bundle.MaxEvents = cli_audit_bundle.DEFAULT_MAX_EVENTS,
+    max_events: cli_audit_bundle.MaxEvents = DEFAULT_MAX_EVENTS,
 ) -> None:
     """Write an evidence bundle of log positions --from to --to: the events as stored, the
     signed tree heads and proof that cover them, the manifests of the snapshots published in

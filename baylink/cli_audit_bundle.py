@@ -18,7 +18,6 @@ from baylink.errors import BaylinkCliError
 from storage.bundle_verifier import BundleReport, BundleUnreadableError, verify_bundle
 from storage.errors import StorageError
 from storage.evidence_bundle import (
-    DEFAULT_MAX_EVENTS,
     PUBLIC_KEY,
     ExportSummary,
     add_report,
@@ -28,7 +27,6 @@ from storage.node_key import load_public_key
 from storage.object_store import ObjectStore
 from storage.tree_heads import TreeHeadLedger
 
-__all__ = ["DEFAULT_MAX_EVENTS"]
 MAX_EVENTS_ENV = "BAYLINK_AUDIT_BUNDLE_MAX_EVENTS"
 
 From = Annotated[int, typer.Option("--from", min=1, metavar="POSITION", help="First log position.")]

@@ -13,7 +13,6 @@ What differs from a pass over the whole log, and why:
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import zipfile
@@ -31,9 +30,10 @@ from eventsourcing.persistence import Mapper, Notification
 from domain.errors import DomainError
 from domain.ingest import ChainHead, IngestChain
 from domain.merkle import verify_consistency
+from domain.snapshot import SnapshotLog
 from domain.tree_head_log import TreeHeadLog
 from storage.errors import ObjectNotFoundError, ObjectStoreError, StorageError
-from storage.evidence_bundle import DESCRIPTION, EVENTS, OBJECTS, mapper
+from storage.evidence_bundle import DESCRIPTION, EVENTS, OBJECTS, mapper, read_event_line
 from storage.log_verifier import LogVerifier, VerifyReport, _ChainHistory
 from storage.object_store import ObjectInfo
 from storage.tree_heads import HEAD_TOPIC
@@ -177,7 +177,7 @@ class _RangeVerifier(LogVerifier):
             )
         super()._check_batch(position, event)
 
-    def _check_snapshot(self, position: int, event: Any) -> None:
+    def _check_snapshot(self, position: int, event: SnapshotLog.Published) -> None:
         where = f"snapshot {event.snapshot_id} of {event.dataset_id}"
         manifest = self._manifest(where, event)
         if all(self._bundled.has(file.key) for file in manifest.files):
@@ -195,12 +195,12 @@ def verify_bundle(path: Path, key: Ed25519PublicKey | None) -> BundleReport:
         try:
             description = json.loads(bundle.read(DESCRIPTION))
             start, end = int(description["from"]), int(description["to"])
-        except (KeyError, ValueError, TypeError) as error:
+            first = int(description.get("first_position", 0))
+            last = int(description.get("last_position", 0))
+        except (KeyError, ValueError, TypeError, AttributeError, zipfile.BadZipFile) as error:
             raise BundleUnreadableError(
                 f"{path} is not an evidence bundle ({DESCRIPTION}: {error})"
             ) from None
-        first = int(description.get("first_position", 0))
-        last = int(description.get("last_position", 0))
         verified = None
         try:
             verified = _verify(bundle, description, start, end, key)
@@ -209,6 +209,8 @@ def verify_bundle(path: Path, key: Ed25519PublicKey | None) -> BundleReport:
             failure = bad.failure
         except _FailedError as failed:
             verified, failure = failed.report, failed.failure
+        except zipfile.BadZipFile as error:
+            failure = BundleFailure("zip", "bundle_corrupt", f"a member is damaged: {error}")
     return BundleReport(start, end, first, last, verified, failure)
 
 
@@ -272,14 +274,7 @@ def _read_events(bundle: zipfile.ZipFile) -> list[Notification]:
     for number, line in enumerate(lines, 1):
         item = f"{EVENTS} line {number}"
         try:
-            raw = json.loads(line)
-            notification = Notification(
-                id=int(raw["position"]),
-                originator_id=UUID(raw["originator_id"]),
-                originator_version=int(raw["originator_version"]),
-                topic=str(raw["topic"]),
-                state=base64.b64decode(raw["state"], validate=True),
-            )
+            notification = read_event_line(line)
         except (ValueError, KeyError, TypeError, binascii.Error) as error:
             raise _BadError(item, "bundle_event", f"not a stored event: {error}") from None
         if notifications and notification.id <= notifications[-1].id:
@@ -304,16 +299,21 @@ def _bundled_head(log: _BundleLog, summary: Any, item: str) -> TreeHeadLog.Recor
     notification = log.recorder.at(position)
     if notification is None or notification.topic != HEAD_TOPIC:
         raise _BadError(item, "bundle_head", f"log position {position} holds no tree head")
+    where = f"log position {position}"
     try:
         head = log.mapper.to_domain_event(notification)
     except Exception as error:  # tampered bytes: a finding, reported by name
-        raise _BadError(item, "bundle_head", f"the {item} cannot be decoded: {error}") from None
+        raise _BadError(where, "bundle_head", f"the {item} cannot be decoded: {error}") from None
     if not isinstance(head, TreeHeadLog.Recorded):
-        raise _BadError(item, "bundle_head", f"log position {position} holds no tree head")
+        raise _BadError(where, "bundle_head", f"the {item} is not a tree head")
     try:
         head.frontier()
-    except DomainError as error:
-        raise _BadError(item, "bundle_head", f"the {item}'s frontier: {error}") from None
+        if not (type(head.last_position) is int and type(head.tree_size) is int):
+            raise TypeError("its size and last position are not integers")
+        if type(head.root) is not bytes:
+            raise TypeError("its root is not bytes")
+    except (DomainError, TypeError, ValueError, AttributeError) as error:
+        raise _BadError(where, "bundle_head", f"the {item}'s frontier: {error}") from None
     return head
 
 

@@ -79,6 +79,19 @@ def event_line(notification: Notification) -> str:
     )
 
 
+def read_event_line(line: bytes | str) -> Notification:
+    """The stored event of one ``events.jsonl`` line; ValueError, KeyError or TypeError if the
+    line is not one."""
+    raw = json.loads(line)
+    return Notification(
+        id=int(raw["position"]),
+        originator_id=UUID(raw["originator_id"]),
+        originator_version=int(raw["originator_version"]),
+        topic=str(raw["topic"]),
+        state=base64.b64decode(raw["state"], validate=True),
+    )
+
+
 class BundleRangeError(StorageError):
     """The range cannot be bundled: no head covers it, or it is over the maximum."""
 
