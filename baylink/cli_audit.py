@@ -441,4 +441,4 @@ def export_bundle(
         summary, report = cli_audit_bundle.export(
             url, objects, key, start, end, out, with_files, max_events
         )
-    typer.echo(cli_audit_bundle.export_line(summary, out, report))
+    cli_audit_bundle.report_export(summary, out, report)

@@ -84,13 +84,26 @@ def export(
     return summary, report
 
 
-def export_line(summary: ExportSummary, out: Path, report: BundleReport) -> str:
-    size = out.stat().st_size
-    verdict = "verified" if report.ok else "DOES NOT VERIFY (see report.json)"
-    return (
+def report_export(summary: ExportSummary, out: Path, report: BundleReport) -> None:
+    """The summary line; a bundle that does not verify is still written (it is the evidence)
+    and exits 1 naming the first bad item, as `verify --bundle` would."""
+    typer.echo(
         f"wrote {out}: {summary.events} events, log positions {summary.first_position} to "
-        f"{summary.last_position}, {summary.snapshots} snapshots, {size} bytes; {verdict}"
+        f"{summary.last_position}, {summary.snapshots} snapshots, {out.stat().st_size} bytes; "
+        + ("verified" if report.ok else "it does not verify (see its report.json)")
     )
+    _fail(report)
+
+
+def _fail(report: BundleReport) -> None:
+    if report.failure is not None:
+        failure = report.failure
+        print(
+            f"baylink: bundle verify failed at {failure.item} ({failure.reason}): "
+            f"{failure.message}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
 
 
 def check(bundle: Path, public_key: Path | None, as_json: bool) -> None:
@@ -113,14 +126,7 @@ def check(bundle: Path, public_key: Path | None, as_json: bool) -> None:
             f"{verified.batches} batches on {verified.chains} chains, {verified.tree_heads} "
             f"signed tree heads, {verified.snapshots} snapshots"
         )
-    if report.failure is not None:
-        failure = report.failure
-        print(
-            f"baylink: bundle verify failed at {failure.item} ({failure.reason}): "
-            f"{failure.message}",
-            file=sys.stderr,
-        )
-        raise typer.Exit(1)
+    _fail(report)
 
 
 def _bundled_key(bundle: Path) -> Ed25519PublicKey | None:

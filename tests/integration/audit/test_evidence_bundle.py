@@ -33,6 +33,7 @@ from storage.evidence_bundle import mapper
 from storage.object_store_local import LocalObjectStore
 from tests.support.audited_store import NODE_KEY, build_store
 from tests.support.stores import BACKENDS, empty_store
+from tests.support.tampering import StoreTamperer
 
 pytestmark = pytest.mark.integration
 
@@ -434,3 +435,30 @@ def test_damage_anywhere_is_a_finding_or_one_error_never_a_crash(
     # A change can leave the meaning whole (a UUID's hex case, JSON spacing, a smaller `to`):
     # then the bundle still checks; otherwise it is refused, with an item named.
     assert report.ok or report.failure is not None
+
+
+def test_a_tampered_store_exports_a_bundle_that_names_the_tampering(
+    platform: Platform, tmp_path: Path
+) -> None:
+    url = platform.options[1]
+    tamperer = StoreTamperer(url)
+    try:
+        row = [r for r in tamperer.rows() if r.topic == BATCH_TOPIC][40]
+        with tamperer.undone(row.position):
+            state = bytearray(row.state)
+            state[len(state) // 2] ^= 0x01
+            tamperer.set_state(row.position, bytes(state))
+            out = tmp_path / "tampered.zip"
+            code, stdout, stderr = run(
+                "export-bundle", "--from", str(row.position), "--to", str(row.position),
+                "--out", str(out), *platform.options,
+            )  # fmt: skip
+    finally:
+        tamperer.close()
+
+    assert code == 1
+    assert "it does not verify" in stdout
+    assert stderr.startswith(f"baylink: bundle verify failed at log position {row.position} (")
+    with zipfile.ZipFile(out) as opened:
+        failure = json.loads(opened.read("report.json"))["failure"]
+    assert failure["item"] == f"log position {row.position}"
