@@ -100,6 +100,9 @@ class _Events:
         page = self._notifications[index : index + limit]
         return [n for n in page if stop is None or n.id <= stop]
 
+    def first_position(self) -> int | None:
+        return self._positions[0] if self._positions else None
+
     def at(self, position: int) -> Notification | None:
         index = bisect_left(self._positions, position)
         found = index < len(self._positions) and self._positions[index] == position
@@ -235,9 +238,15 @@ def _verify(
             raise _BadError(
                 "start head", "bundle_range", f"the start head covers log position {start}"
             )
+        first = events.first_position()
+        if first is not None and first <= start_head.last_position:
+            # The pass goes on from the start head's tree: events inside it would go unread.
+            raise _BadError(
+                f"log position {first}",
+                "bundle_range",
+                f"the event is in the start head's tree (up to {start_head.last_position})",
+            )
         verifier.start_at(start_head)
-    elif description.get("first_position") != 1:
-        raise _BadError("start head", "bundle_range", "a range not from the log's start needs one")
     covering = _bundled_head(log, description.get("covering_head"), "covering head")
     if covering is None or covering.last_position < end:
         raise _BadError(

@@ -462,3 +462,24 @@ def test_a_tampered_store_exports_a_bundle_that_names_the_tampering(
     with zipfile.ZipFile(out) as opened:
         failure = json.loads(opened.read("report.json"))["failure"]
     assert failure["item"] == f"log position {row.position}"
+
+
+def test_a_later_start_head_that_would_skip_events_is_refused(
+    platform: Platform, ranged: Path
+) -> None:
+    events = events_of(ranged)
+    later = next(
+        e for e in events if e["topic"] == HEAD_TOPIC and e["position"] != events[0]["position"]
+    )
+    head = decoded(later)
+    assert isinstance(head, TreeHeadLog.Recorded)
+
+    def claim(data: bytes) -> bytes:
+        description = json.loads(data)
+        description["start_head"]["position"] = later["position"]
+        description["from"] = head.last_position + 1
+        return json.dumps(description).encode()
+
+    rewrite(ranged, "bundle.json", claim)
+
+    assert_refused(ranged, platform, f"log position {events[0]['position']}", "bundle_range")
