@@ -16,7 +16,6 @@ from __future__ import annotations
 import binascii
 import json
 import zipfile
-from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from hmac import compare_digest
@@ -87,26 +86,41 @@ class _BadError(Exception):
 
 
 class _Events:
-    """The bundled events, in log order, served as a recorder serves notifications."""
+    """The bundled events, read from the zip line by line, in log order, and served as a
+    recorder serves notifications to a pass that only moves forward: memory stays bounded
+    however many events the bundle holds."""
 
-    def __init__(self, notifications: list[Notification]) -> None:
-        self._notifications = notifications
-        self._positions = [n.id for n in notifications]
+    def __init__(self, bundle: zipfile.ZipFile) -> None:
+        self._bundle = bundle
+        self._stream: Iterator[Notification] | None = None
+        self._pending: Notification | None = None
+
+    def scan(self, wanted: set[int]) -> tuple[int | None, dict[int, Notification]]:
+        """One pass checking every line: the first position, and the events at ``wanted``."""
+        first, found = None, {}
+        for notification in _read_events(self._bundle):
+            first = notification.id if first is None else first
+            if notification.id in wanted:
+                found[notification.id] = notification
+        return first, found
 
     def select_notifications(
         self, start: int | None, limit: int, stop: int | None = None
     ) -> Sequence[Notification]:
-        index = bisect_left(self._positions, start or 1)
-        page = self._notifications[index : index + limit]
-        return [n for n in page if stop is None or n.id <= stop]
-
-    def first_position(self) -> int | None:
-        return self._positions[0] if self._positions else None
-
-    def at(self, position: int) -> Notification | None:
-        index = bisect_left(self._positions, position)
-        found = index < len(self._positions) and self._positions[index] == position
-        return self._notifications[index] if found else None
+        if self._stream is None:
+            self._stream = _read_events(self._bundle)
+        page: list[Notification] = []
+        while len(page) < limit:
+            notification, self._pending = self._pending or next(self._stream, None), None
+            if notification is None:
+                break
+            if notification.id < (start or 1):
+                continue
+            if stop is not None and notification.id > stop:
+                self._pending = notification
+                break
+            page.append(notification)
+        return page
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,16 +243,19 @@ def _verify(
     end: int,
     key: Ed25519PublicKey | None,
 ) -> VerifyReport:
-    events = _Events(_read_events(bundle))
+    events = _Events(bundle)
     log = _BundleLog(events, mapper())
     verifier = _RangeVerifier(log, _BundleObjects(bundle), key)
-    start_head = _bundled_head(log, description.get("start_head"), "start head")
+    start_at = _head_position(description.get("start_head"), "start head")
+    covering_at = _head_position(description.get("covering_head"), "covering head")
+    # A first pass checks every line and finds the two heads, so the second holds no event.
+    first, found = events.scan({p for p in (start_at, covering_at) if p is not None})
+    start_head = _bundled_head(log.mapper, found, start_at, "start head")
     if start_head is not None:
         if start_head.last_position >= start:
             raise _BadError(
                 "start head", "bundle_range", f"the start head covers log position {start}"
             )
-        first = events.first_position()
         if first is not None and first <= start_head.last_position:
             # The pass goes on from the start head's tree: events inside it would go unread.
             raise _BadError(
@@ -247,7 +264,7 @@ def _verify(
                 f"the event is in the start head's tree (up to {start_head.last_position})",
             )
         verifier.start_at(start_head)
-    covering = _bundled_head(log, description.get("covering_head"), "covering head")
+    covering = _bundled_head(log.mapper, found, covering_at, "covering head")
     if covering is None or covering.last_position < end:
         raise _BadError(
             "covering head", "bundle_range", f"no bundled head covers log position {end}"
@@ -274,43 +291,51 @@ def _verify(
     return report
 
 
-def _read_events(bundle: zipfile.ZipFile) -> list[Notification]:
-    notifications: list[Notification] = []
+def _read_events(bundle: zipfile.ZipFile) -> Iterator[Notification]:
     try:
-        lines = bundle.read(EVENTS).splitlines()
+        opened = bundle.open(EVENTS)
     except KeyError:
         raise _BadError(EVENTS, "bundle_events", f"the bundle holds no {EVENTS}") from None
-    for number, line in enumerate(lines, 1):
-        item = f"{EVENTS} line {number}"
-        try:
-            notification = read_event_line(line)
-        except (ValueError, KeyError, TypeError, binascii.Error) as error:
-            raise _BadError(item, "bundle_event", f"not a stored event: {error}") from None
-        if notifications and notification.id <= notifications[-1].id:
-            raise _BadError(
-                f"log position {notification.id}",
-                "bundle_order",
-                f"{item} is not after log position {notifications[-1].id}",
-            )
-        notifications.append(notification)
-    return notifications
+    previous: int | None = None
+    with opened:
+        for number, line in enumerate(opened, 1):
+            item = f"{EVENTS} line {number}"
+            try:
+                notification = read_event_line(line)
+            except (ValueError, KeyError, TypeError, binascii.Error) as error:
+                raise _BadError(item, "bundle_event", f"not a stored event: {error}") from None
+            if previous is not None and notification.id <= previous:
+                raise _BadError(
+                    f"log position {notification.id}",
+                    "bundle_order",
+                    f"{item} is not after log position {previous}",
+                )
+            previous = notification.id
+            yield notification
 
 
-def _bundled_head(log: _BundleLog, summary: Any, item: str) -> TreeHeadLog.Recorded | None:
-    """The head the description names, decoded from the bundled event at its position (so
-    it is checked, signature and all, when the pass reaches it)."""
+def _head_position(summary: Any, item: str) -> int | None:
     if summary is None:
         return None
     try:
-        position = int(summary["position"])
+        return int(summary["position"])
     except (KeyError, ValueError, TypeError):
         raise _BadError(item, "bundle_head", f"the {item} names no log position") from None
-    notification = log.recorder.at(position)
+
+
+def _bundled_head(
+    codec: Mapper[UUID], found: dict[int, Notification], position: int | None, item: str
+) -> TreeHeadLog.Recorded | None:
+    """The head the description names, decoded from the bundled event at its position (so
+    it is checked, signature and all, when the pass reaches it)."""
+    if position is None:
+        return None
+    notification = found.get(position)
     if notification is None or notification.topic != HEAD_TOPIC:
         raise _BadError(item, "bundle_head", f"log position {position} holds no tree head")
     where = f"log position {position}"
     try:
-        head = log.mapper.to_domain_event(notification)
+        head = codec.to_domain_event(notification)
     except Exception as error:  # tampered bytes: a finding, reported by name
         raise _BadError(where, "bundle_head", f"the {item} cannot be decoded: {error}") from None
     if not isinstance(head, TreeHeadLog.Recorded):
