@@ -62,6 +62,13 @@ baylink evidence bundle: the stored events of log positions {first} to {last} (a
 """
 
 
+def member(name: str) -> zipfile.ZipInfo:
+    """A zip member stamped with a fixed time: the same range exports to the same bytes."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
 def mapper() -> Mapper[UUID]:
     """Decodes stored events as every baylink application does (msgpack, no cipher)."""
     return Mapper(transcoder=MsgpackTranscoder())
@@ -151,7 +158,7 @@ def export_bundle(
     head_positions: dict[int, int] = {}
     count, last = 0, after
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        with bundle.open(EVENTS, "w") as events:
+        with bundle.open(member(EVENTS), "w") as events:
             for notification in _through_head(ledger, after, covering.originator_version):
                 events.write(event_line(notification).encode() + b"\n")
                 count, last = count + 1, notification.id
@@ -183,12 +190,12 @@ def export_bundle(
             "with_files": with_files,
             "snapshots": snapshots,
         }
-        bundle.writestr(DESCRIPTION, json.dumps(description, indent=2))
+        bundle.writestr(member(DESCRIPTION), json.dumps(description, indent=2))
         if public_key is not None:
             pem = public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-            bundle.writestr(PUBLIC_KEY, pem)
+            bundle.writestr(member(PUBLIC_KEY), pem)
         bundle.writestr(
-            README,
+            member(README),
             _README.format(
                 first=after + 1,
                 last=last,
@@ -224,10 +231,10 @@ def _bundle_snapshot(
     with_files: bool,
 ) -> dict[str, Any]:
     data = objects.get(published.manifest_key)
-    bundle.writestr(OBJECTS + published.manifest_key, data)
+    bundle.writestr(member(OBJECTS + published.manifest_key), data)
     if with_files:
         for file in Manifest.from_json(data).files:
-            bundle.writestr(OBJECTS + file.key, objects.get(file.key))
+            bundle.writestr(member(OBJECTS + file.key), objects.get(file.key))
     return {
         "position": position,
         "dataset_id": published.dataset_id,
@@ -238,4 +245,4 @@ def _bundle_snapshot(
 
 def add_report(out: Path, report: dict[str, Any]) -> None:
     with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as bundle:
-        bundle.writestr(REPORT, json.dumps(report, indent=2))
+        bundle.writestr(member(REPORT), json.dumps(report, indent=2))

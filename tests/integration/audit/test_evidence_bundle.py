@@ -483,3 +483,10 @@ def test_a_later_start_head_that_would_skip_events_is_refused(
     rewrite(ranged, "bundle.json", claim)
 
     assert_refused(ranged, platform, f"log position {events[0]['position']}", "bundle_range")
+
+
+def test_the_same_range_exports_to_the_same_bytes(platform: Platform, tmp_path: Path) -> None:
+    first = export(platform, tmp_path / "first.zip", 50, 120)
+    second = export(platform, tmp_path / "second.zip", 50, 120)
+
+    assert first.read_bytes() == second.read_bytes()
