@@ -56,6 +56,8 @@ baylink evidence bundle: the stored events of log positions {first} to {last} (a
               between them, and the snapshots published in the range
 {objects}      the manifests (and, if exported with --with-files, the files) of those
               snapshots, under their object keys
+"""
+_README_KEY = """\
 {key}  the node's public key as the exporter had it: informative only; verify
               under the key you hold for the node
 {report}   the exporter's verification of this bundle, as `baylink audit verify --json`
@@ -133,6 +135,8 @@ def export_bundle(
     max_events: int = DEFAULT_MAX_EVENTS,
 ) -> ExportSummary:
     """Write the bundle of log positions ``start`` to ``end`` to ``out``."""
+    if start > end:
+        raise BundleRangeError(f"log position {start} (from) is after {end} (to)")
     heads = ledger.heads()
     before = [h for h in heads if h.last_position < start]
     covering = next((h for h in heads if h.last_position >= end), None)
@@ -204,9 +208,8 @@ def export_bundle(
                 events=EVENTS,
                 description=DESCRIPTION,
                 objects=OBJECTS,
-                key=PUBLIC_KEY,
-                report=REPORT,
-            ),
+            )
+            + (_README_KEY.format(key=PUBLIC_KEY, report=REPORT) if public_key else ""),
         )
     return ExportSummary(after + 1, last, count, len(snapshots))
 
