@@ -435,7 +435,9 @@ def export_bundle(
     with _store_errors():
         ledger = AuditLedger(url)
         try:
-            key = _public_key(public_key, None if event_store else data_dir, ledger)
+            # As for verify: given URLs, the auditor names the key.
+            node_dir = None if event_store else resolve_context(data_dir, None, None).data_dir
+            key = _public_key(public_key, node_dir, ledger)
         finally:
             ledger.close()
         summary, report = cli_audit_bundle.export(

@@ -17,7 +17,12 @@ from uuid import UUID
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -49,6 +54,18 @@ class Platform:
     options: list[str]
     public_key: Path
     last_covered: int  # the last log position under the newest signed head
+
+
+@pytest.fixture(autouse=True)
+def no_platform_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "BAYLINK_DATA_DIR",
+        "BAYLINK_STORAGE_EVENT_STORE_URL",
+        "BAYLINK_STORAGE_OBJECT_STORE_URL",
+        "BAYLINK_STORAGE_TREE_HEAD_KEY_FILE",
+        "BAYLINK_AUDIT_BUNDLE_MAX_EVENTS",
+    ):
+        monkeypatch.delenv(name, raising=False)
 
 
 def pem_of(key: Ed25519PrivateKey) -> bytes:
@@ -490,3 +507,21 @@ def test_the_same_range_exports_to_the_same_bytes(platform: Platform, tmp_path: 
     second = export(platform, tmp_path / "second.zip", 50, 120)
 
     assert first.read_bytes() == second.read_bytes()
+
+
+def test_a_data_dir_exports_under_its_node_key(tmp_path: Path) -> None:
+    data_dir = tmp_path / "platform"
+    build_store(f"sqlite:///{data_dir / 'events.sqlite'}", LocalObjectStore(data_dir / "objects"))
+    pem = NODE_KEY.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    (data_dir / "node-key.pem").write_bytes(pem)
+    out = tmp_path / "from-data-dir.zip"
+
+    code, stdout, stderr = run(
+        "export-bundle", "--from", "10", "--to", "40", "--out", str(out),
+        "--data-dir", str(data_dir),
+    )  # fmt: skip
+
+    assert code == 0, stderr
+    assert stdout.strip().endswith("verified")
+    with zipfile.ZipFile(out) as opened:
+        assert opened.read("node-key.pub.pem") == pem_of(NODE_KEY)
