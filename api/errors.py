@@ -40,6 +40,7 @@ from storage.errors import (
     UnknownRecordError,
     UnknownSnapshotError,
 )
+from storage.evidence_bundle import BundleRangeError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_PREFIX = "urn:baylink:problem:"
@@ -126,6 +127,7 @@ _KINDS: tuple[tuple[type[Exception], _Kind], ...] = (
     # The Merkle log: proofs are served only against signed heads and stored events.
     (TreeHeadNotFoundError, _Kind("unknown-tree-head", "Unknown tree head", 404)),
     (LogPositionNotFoundError, _Kind("unknown-log-position", "Unknown log position", 404)),
+    (BundleRangeError, _Kind("bundle-range", "Range cannot be bundled", 422)),
     # Governance changes: the domain's own message says what was wrong.
     (AgreementNotFoundError, _Kind("unknown-agreement", "Unknown agreement", 404)),
     (PartnerNotFoundError, _Kind("unknown-partner", "Unknown partner", 404)),

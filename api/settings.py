@@ -80,3 +80,5 @@ class ApiSettings(BaseSettings):
     rate_limit_per_second: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=0)
+    # Evidence bundles served by GET /v1/audit/bundle: at most this many events (ADR 21).
+    audit_bundle_max_events: int = Field(default=100_000, ge=1)

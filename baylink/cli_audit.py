@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.audit_schemas import ConsistencyProofModel, InclusionProofModel, SignedTreeHeadModel
-from baylink import cli_audit_questions
+from baylink import cli_audit_bundle, cli_audit_questions
 from baylink.cli_options import DataDir, EventStore, Json
 from baylink.context import resolve_context
 from baylink.errors import BaylinkCliError
@@ -33,6 +33,7 @@ from domain.tree_head_log import TREE_HEAD_LOG_ID, TreeHeadLog
 from storage.catalog import Catalog
 from storage.errors import StorageError
 from storage.head_timestamps import load_trust_anchors
+from storage.evidence_bundle import DEFAULT_MAX_EVENTS
 from storage.log_replay import (
     LogReplay,
     ReplayLedger,
@@ -195,6 +196,15 @@ RequireTimestampsOption = Annotated[
         "--require-timestamps", help="Every signed tree head must carry an RFC 3161 timestamp."
     ),
 ]
+BundleOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--bundle",
+        metavar="FILE.zip",
+        help="Check an evidence bundle (from export-bundle) with no server and no store.",
+        show_default=False,
+    ),
+]
 
 
 @audit_app.command("verify")
@@ -207,10 +217,16 @@ def verify(
     require_timestamps: RequireTimestampsOption = False,
     expect_head: KeptHeadOption = None,
     as_json: Json = False,
+    bundle: BundleOption = None,
 ) -> None:
     """Check a stopped platform's whole history offline: every ingest chain, every signed tree
     head against the events, every snapshot against its manifest, files and chain heads. Exits 1
-    at the first failure, naming its log position."""
+    at the first failure, naming its log position. With --bundle, an evidence bundle instead."""
+    if bundle is not None:
+        if data_dir is not None or event_store is not None or object_store is not None:
+            raise BaylinkCliError("--bundle reads no store: leave out --data-dir and the URLs")
+        cli_audit_bundle.check(bundle, public_key, as_json)
+        return
     if (event_store is None) != (object_store is None):
         raise BaylinkCliError("--event-store and --object-store go together (or use --data-dir)")
     try:
@@ -443,3 +459,33 @@ def rebuild_snapshot(
             file=sys.stderr,
         )
         raise typer.Exit(1)
+
+
+@audit_app.command("export-bundle")
+def export_bundle(
+    start: cli_audit_bundle.From,
+    end: cli_audit_bundle.To,
+    out: cli_audit_bundle.Out,
+    data_dir: DataDir = None,
+    event_store: EventStore = None,
+    object_store: ObjectStoreOption = None,
+    public_key: PublicKeyOption = None,
+    with_files: cli_audit_bundle.WithFiles = False,
+    max_events: cli_audit_bundle.MaxEvents = DEFAULT_MAX_EVENTS,
+) -> None:
+    """Write an evidence bundle of log positions --from to --to: the events as stored, the
+    signed tree heads and proof that cover them, the manifests of the snapshots published in
+    the range, the node's public key and a verification report, for `verify --bundle`."""
+    url, objects = _audited_stores(data_dir, event_store, object_store)
+    with _store_errors():
+        ledger = AuditLedger(url)
+        try:
+            # As for verify: given URLs, the auditor names the key.
+            node_dir = None if event_store else resolve_context(data_dir, None, None).data_dir
+            key = _public_key(public_key, node_dir, ledger)
+        finally:
+            ledger.close()
+        summary, report = cli_audit_bundle.export(
+            url, objects, key, start, end, out, with_files, max_events
+        )
+    cli_audit_bundle.report_export(summary, out, report)

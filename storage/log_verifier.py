@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from hmac import compare_digest
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
 
 from domain.errors import DomainError
@@ -162,6 +162,22 @@ class _ChainHistory:
             del self.heads[:index]
 
 
+class NotificationSource(Protocol):
+    def select_notifications(
+        self, start: int | None, limit: int, stop: int | None = None
+    ) -> Sequence[Notification]: ...
+
+
+class LogSource(Protocol):
+    """What the verifier reads: a store's ledger, or the events of an evidence bundle."""
+
+    @property
+    def recorder(self) -> NotificationSource: ...
+
+    @property
+    def mapper(self) -> Mapper[UUID]: ...
+
+
 class AuditLedger(LedgerApplication):
     """The verifier's view of the shared store: it only reads."""
 
@@ -172,7 +188,7 @@ class LogVerifier:
 
     def __init__(
         self,
-        ledger: LedgerApplication,
+        ledger: LogSource,
         objects: ObjectStore,
         public_key: Ed25519PublicKey | None,
         on_progress: Callable[[int], None] | None = None,

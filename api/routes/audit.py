@@ -4,9 +4,14 @@ ADR 17)."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from tempfile import mkdtemp
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from api.audit_schemas import (
     ConsistencyProofModel,
@@ -60,3 +65,41 @@ def consistency_proof(
     """The proof that the signed head of ``first`` leaves is a prefix of the one of
     ``second``, with both heads."""
     return ConsistencyProofModel.of(policy.consistency_proof(ledger, first, second))
+
+
+@router.get(
+    "/bundle",
+    responses={
+        **problem_responses(401, 403, 422, 429, 503),
+        200: {"content": {"application/zip": {}}, "description": "The evidence bundle."},
+    },
+    response_class=FileResponse,
+)
+def evidence_bundle(
+    request: Request,
+    policy: PolicyDep,
+    ledger: TreeHeadsDep,
+    start: Annotated[
+        int, Query(alias="from", ge=1, le=MAX_POSITION, description="First log position.")
+    ],
+    end: Annotated[int, Query(alias="to", ge=1, le=MAX_POSITION, description="Last log position.")],
+) -> FileResponse:
+    """An evidence bundle of log positions `from` to `to` (ADR 21): the events as stored,
+    widened to the signed heads around them, the consistency proof between those heads and
+    the manifests of the snapshots published in the range, as a zip that `baylink audit verify
+    --bundle FILE --public-key PEM` checks with no server. The API holds no node key: the
+    bundle carries neither the key nor the exporter's report."""
+    max_events: int = request.app.state.settings.audit_bundle_max_events
+    scratch = Path(mkdtemp(prefix="baylink-bundle-"))
+    out = scratch / "bundle.zip"
+    try:
+        policy.evidence_bundle(ledger, start, end, out, max_events)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return FileResponse(
+        out,
+        media_type="application/zip",
+        filename=f"baylink-evidence-{start}-{end}.zip",
+        background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True),
+    )

@@ -38,6 +38,7 @@ OPERATIONS = [
     ("GET", "/v1/audit/decisions"),
     ("GET", "/v1/audit/agreements/{agreement_id}/history"),
     ("GET", "/v1/audit/whitelist/{rule_id}/history"),
+    ("GET", "/v1/audit/bundle"),
     ("GET", "/v1/partners"),
     ("POST", "/v1/partners"),
     ("GET", "/v1/partners/{partner_id}"),
