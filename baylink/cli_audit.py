@@ -225,6 +225,12 @@ def verify(
     if bundle is not None:
         if data_dir is not None or event_store is not None or object_store is not None:
             raise BaylinkCliError("--bundle reads no store: leave out --data-dir and the URLs")
+        if require_timestamps or expect_head is not None:
+            # Not silently ignored: an auditor asking for them must not take a pass as one.
+            raise BaylinkCliError(
+                "--bundle checks neither timestamps nor a kept head: "
+                "leave out --require-timestamps and --expect-head"
+            )
         cli_audit_bundle.check(bundle, public_key, as_json)
         return
     if (event_store is None) != (object_store is None):

@@ -365,6 +365,9 @@ def test_usage_errors_are_one_line(platform: Platform, tmp_path: Path) -> None:
     assert not Path(out).exists()
     with pytest.raises(BaylinkCliError, match="--bundle reads no store"):
         verify(Path(out), "--data-dir", str(tmp_path))
+    for option in (["--require-timestamps"], ["--expect-head", "3:" + "00" * 32]):
+        with pytest.raises(BaylinkCliError, match="--bundle checks neither timestamps"):
+            verify(Path(out), *option)
     with pytest.raises(BaylinkCliError, match=f"no bundle at {out}"):
         verify(Path(out))
     Path(out).write_bytes(b"not a zip")
