@@ -14,8 +14,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
-    NoEncryption,
-    PrivateFormat,
     PublicFormat,
 )
 from typer.testing import CliRunner
@@ -24,6 +22,7 @@ from baylink.cli import app
 from baylink.errors import BaylinkCliError
 from storage.object_store_local import LocalObjectStore
 from storage.tree_heads import HEAD_TOPIC
+from tests.support.audit_cli import run_audit, stopped_platform
 from tests.support.audited_store import NODE_KEY, build_store
 from tests.support.tampering import StoreTamperer
 
@@ -32,24 +31,9 @@ pytestmark = pytest.mark.integration
 BATCH_TOPIC = "domain.ingest:IngestChain.BatchRecorded"
 
 
-@pytest.fixture(autouse=True)
-def no_platform_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "BAYLINK_DATA_DIR",
-        "BAYLINK_STORAGE_EVENT_STORE_URL",
-        "BAYLINK_STORAGE_OBJECT_STORE_URL",
-        "BAYLINK_STORAGE_TREE_HEAD_KEY_FILE",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    """A stopped platform's data dir: its SQLite store, objects and node key."""
-    build_store(f"sqlite:///{tmp_path / 'events.sqlite'}", LocalObjectStore(tmp_path / "objects"))
-    pem = NODE_KEY.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    (tmp_path / "node-key.pem").write_bytes(pem)
-    return tmp_path
+    return stopped_platform(tmp_path)
 
 
 @pytest.fixture
@@ -73,10 +57,7 @@ def postgres_platform(postgres_url: str, tmp_path: Path) -> tuple[str, list[str]
 
 
 def verify(*options: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["audit", "verify", *options])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+    return run_audit("verify", *options)
 
 
 def test_an_untampered_data_dir_verifies(data_dir: Path) -> None:

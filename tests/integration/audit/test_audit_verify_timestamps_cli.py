@@ -24,18 +24,6 @@ pytestmark = pytest.mark.integration
 TSA_CA_ENV = "BAYLINK_STORAGE_TREE_HEAD_TSA_CA_FILE"
 
 
-@pytest.fixture(autouse=True)
-def no_platform_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "BAYLINK_DATA_DIR",
-        "BAYLINK_STORAGE_EVENT_STORE_URL",
-        "BAYLINK_STORAGE_OBJECT_STORE_URL",
-        "BAYLINK_STORAGE_TREE_HEAD_KEY_FILE",
-        TSA_CA_ENV,
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def tsa() -> Iterator[LocalTsa]:
     with local_tsa() as running:

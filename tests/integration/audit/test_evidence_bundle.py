@@ -26,9 +26,7 @@ from cryptography.hazmat.primitives.serialization import (
 from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from baylink.cli import app
 from baylink.errors import BaylinkCliError
 from domain.snapshot import SnapshotLog
 from domain.tree_head import sign_tree_head
@@ -36,6 +34,7 @@ from domain.tree_head_log import TreeHeadLog
 from storage.bundle_verifier import BundleUnreadableError, verify_bundle
 from storage.evidence_bundle import mapper
 from storage.object_store_local import LocalObjectStore
+from tests.support.audit_cli import run_audit
 from tests.support.audited_store import NODE_KEY, build_store
 from tests.support.stores import BACKENDS, empty_store
 from tests.support.tampering import StoreTamperer
@@ -56,18 +55,6 @@ class Platform:
     last_covered: int  # the last log position under the newest signed head
 
 
-@pytest.fixture(autouse=True)
-def no_platform_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "BAYLINK_DATA_DIR",
-        "BAYLINK_STORAGE_EVENT_STORE_URL",
-        "BAYLINK_STORAGE_OBJECT_STORE_URL",
-        "BAYLINK_STORAGE_TREE_HEAD_KEY_FILE",
-        "BAYLINK_AUDIT_BUNDLE_MAX_EVENTS",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 def pem_of(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
@@ -86,11 +73,7 @@ def platform(
         yield Platform([*options, "--public-key", str(public)], public, built.last_position - 1)
 
 
-def run(*arguments: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["audit", *arguments])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+run = run_audit
 
 
 def export(platform: Platform, out: Path, start: int, end: int, *extra: str) -> Path:

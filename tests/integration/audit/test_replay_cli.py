@@ -16,13 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
-    NoEncryption,
-    PrivateFormat,
     PublicFormat,
 )
-from typer.testing import CliRunner
 
-from baylink.cli import app
 from baylink.errors import BaylinkCliError
 from domain.batch_codec import encode_records
 from domain.ingest import IngestChain
@@ -30,6 +26,7 @@ from domain.snapshot import Manifest
 from storage.log_replay import ReplayLedger
 from storage.object_store_local import LocalObjectStore
 from storage.snapshot_rebuild import Publication, publications
+from tests.support.audit_cli import run_audit, stopped_platform
 from tests.support.audited_store import NODE_KEY, build_store
 from tests.support.tampering import StoredRow, StoreTamperer
 
@@ -38,25 +35,12 @@ pytestmark = pytest.mark.integration
 BATCH_TOPIC = "domain.ingest:IngestChain.BatchRecorded"
 
 
-@pytest.fixture(autouse=True)
-def no_platform_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "BAYLINK_DATA_DIR",
-        "BAYLINK_STORAGE_EVENT_STORE_URL",
-        "BAYLINK_STORAGE_OBJECT_STORE_URL",
-        "BAYLINK_STORAGE_TREE_HEAD_KEY_FILE",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     """A stopped platform's data dir: its SQLite store, objects and node key."""
     platform = tmp_path / "platform"
-    build_store(f"sqlite:///{platform / 'events.sqlite'}", LocalObjectStore(platform / "objects"))
-    pem = NODE_KEY.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    (platform / "node-key.pem").write_bytes(pem)
-    return platform
+    platform.mkdir()
+    return stopped_platform(platform)
 
 
 def _publications(data_dir: Path) -> list[Publication]:
@@ -67,11 +51,7 @@ def _publications(data_dir: Path) -> list[Publication]:
         ledger.close()
 
 
-def run(*arguments: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["audit", *arguments])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+run = run_audit
 
 
 def test_a_replayed_sandbox_verifies_and_rebuilds_what_was_published_by_then(
