@@ -6,6 +6,7 @@ snapshot and compares it bit for bit (ADR 19)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -34,6 +35,7 @@ from storage.catalog import Catalog
 from storage.errors import StorageError
 from storage.evidence_bundle import DEFAULT_MAX_EVENTS
 from storage.head_timestamps import load_trust_anchors
+from storage.log_examination import ExaminingPool, default_workers
 from storage.log_replay import (
     LogReplay,
     ReplayLedger,
@@ -196,6 +198,16 @@ RequireTimestampsOption = Annotated[
         "--require-timestamps", help="Every signed tree head must carry an RFC 3161 timestamp."
     ),
 ]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=0,
+        help="Processes that examine events ahead of the pass (0: none). "
+        "[default: one per core, at most 4]",
+        show_default=False,
+    ),
+]
 BundleOption = Annotated[
     Path | None,
     typer.Option(
@@ -218,6 +230,7 @@ def verify(
     expect_head: KeptHeadOption = None,
     as_json: Json = False,
     bundle: BundleOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Check a stopped platform's whole history offline: every ingest chain, every signed tree
     head against the events, every snapshot against its manifest, files and chain heads. Exits 1
@@ -254,7 +267,7 @@ def verify(
     try:
         # Given URLs, the auditor names the key: a local data dir's key is no evidence.
         key = _public_key(public_key, None if event_store else context.data_dir, ledger)
-        report = _verified(ledger, objects, key, anchors, require_timestamps, kept_head)
+        report = _verified(ledger, objects, key, anchors, require_timestamps, kept_head, workers)
     except StorageError as error:
         raise BaylinkCliError(str(error)) from None
     except PersistenceError as error:
@@ -307,8 +320,10 @@ def _verified(
     tsa_anchors: list[x509.Certificate],
     require_timestamps: bool,
     kept_head: KeptHead | None = None,
+    workers: int | None = None,
 ) -> VerifyReport:
     total = ledger.position()
+    count = default_workers() if workers is None else workers
     console = Console(stderr=True)
     # On a terminal only: a pipe or a log file gets the one result line and nothing else.
     progress = Progress(
@@ -320,7 +335,10 @@ def _verified(
         transient=True,
         disable=not console.is_terminal,
     )
-    with progress:
+    pool = ExaminingPool(ledger.event_store_url, count) if count else None
+    with progress, contextlib.ExitStack() as stack:
+        if pool is not None:
+            stack.callback(pool.close)
         task = progress.add_task("verifying", total=total)
         verifier = LogVerifier(
             ledger,
@@ -330,6 +348,7 @@ def _verified(
             tsa_anchors=tsa_anchors,
             require_timestamps=require_timestamps,
             kept_head=kept_head,
+            pool=pool,
         )
         return verifier.run()
 

@@ -2,7 +2,7 @@
 tree heads, snapshots) against reading the same notification log raw, in the same run.
 
     python benchmarks/audit.py [--events N] [--rows-per-batch K] [--rounds R]
-                               [--event-store URL] [--json]
+                               [--event-store URL] [--workers W] [--json]
 
 What it does:
 
@@ -10,13 +10,15 @@ What it does:
    dataset, four partitions, runs of 8 messages as the worker stores them): N ingest messages
    of K rows each, a signed tree head every 1,000 events and a snapshot every 10,000, in a
    SQLite file in a temporary directory unless ``--event-store`` names an empty store;
-2. R rounds, each a pair back to back:
+2. R rounds, each three passes back to back:
    - baseline: every notification read in pages of 1,000 with the eventsourcing recorder's
      ``select_notifications``, as the verifier reads them, touching each state's bytes and
-     nothing else: events/s;
-   - verify: a full ``LogVerifier`` pass (it must pass): events/s;
-3. reports the medians, their ratio (verify / raw), the verifier's peak Python allocations
-   (one extra pass under tracemalloc) and the process's peak RSS.
+     nothing else, in one process: events/s;
+   - verify: a full ``LogVerifier`` pass (it must pass) as `baylink audit verify` makes it,
+     with W examining worker processes (default: as the command's), starting them included;
+   - the same pass in one process;
+3. reports the medians, the ratio (verify with workers / raw), the one-process pass's peak
+   Python allocations (one extra pass under tracemalloc) and the process's peak RSS.
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
 """
@@ -48,6 +50,7 @@ from domain.dataset import DatasetDefinition
 from domain.provenance import Provenance
 from storage.catalog import Catalog
 from storage.ingestion import IngestLedger
+from storage.log_examination import ExaminingPool, default_workers
 from storage.log_verifier import AuditLedger, LogVerifier
 from storage.object_store import ObjectStore
 from storage.object_store_factory import open_object_store
@@ -151,9 +154,15 @@ def raw_pass(ledger: AuditLedger) -> tuple[int, float]:
     return events, time.perf_counter() - began
 
 
-def verify_pass(ledger: AuditLedger, objects: ObjectStore) -> tuple[int, float]:
+def verify_pass(ledger: AuditLedger, objects: ObjectStore, workers: int) -> tuple[int, float]:
+    """A pass as `baylink audit verify --workers N` makes it, starting its workers included."""
     began = time.perf_counter()
-    report = LogVerifier(ledger, objects, NODE_KEY.public_key()).run()
+    pool = ExaminingPool(ledger.event_store_url, workers) if workers else None
+    try:
+        report = LogVerifier(ledger, objects, NODE_KEY.public_key(), pool=pool).run()
+    finally:
+        if pool is not None:
+            pool.close()
     elapsed = time.perf_counter() - began
     if report.failure is not None:
         raise SystemExit(f"audit benchmark: the untampered store failed: {report.failure}")
@@ -166,6 +175,12 @@ def main() -> None:
     parser.add_argument("--rows-per-batch", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--event-store", default=None)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="examining processes, as audit verify --workers (default: its default)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,20 +198,23 @@ def main() -> None:
         build_seconds = time.perf_counter() - began
         ledger = AuditLedger(url)
         try:
-            raw_rates, verify_rates = [], []
+            raw_rates, verify_rates, alone_rates = [], [], []
             events = 0
             for round_ in range(1, args.rounds + 1):
                 events, raw_seconds = raw_pass(ledger)
-                verified, verify_seconds = verify_pass(ledger, objects)
-                assert verified == events, (verified, events)
+                verified, verify_seconds = verify_pass(ledger, objects, args.workers)
+                alone, alone_seconds = verify_pass(ledger, objects, 0)
+                assert verified == events == alone, (verified, events, alone)
                 raw_rates.append(events / raw_seconds)
                 verify_rates.append(events / verify_seconds)
+                alone_rates.append(events / alone_seconds)
                 say(
                     f"round {round_}: raw {raw_rates[-1]:,.0f} events/s, "
-                    f"verify {verify_rates[-1]:,.0f} events/s"
+                    f"verify {verify_rates[-1]:,.0f} events/s with {args.workers} workers, "
+                    f"{alone_rates[-1]:,.0f} in one process"
                 )
             tracemalloc.start()
-            verify_pass(ledger, objects)
+            verify_pass(ledger, objects, 0)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
         finally:
@@ -207,7 +225,9 @@ def main() -> None:
         "rows_per_batch": args.rows_per_batch,
         "build_seconds": round(build_seconds, 1),
         "raw_events_per_s": round(raw),
+        "workers": args.workers,
         "verify_events_per_s": round(verify),
+        "verify_one_process_events_per_s": round(statistics.median(alone_rates)),
         "verify_records_per_s": round(verify * args.rows_per_batch * args.events / events),
         "verify_peak_python_mib": round(peak / 2**20, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

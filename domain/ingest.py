@@ -6,17 +6,17 @@ contend for a chain head.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import DomainEvent
 
-from domain.batch_codec import EncodedRecords, decode_records, digest, encode_records
+from domain.batch_codec import EncodedRecords, count_records, decode_records, digest, encode_records
+from domain.canonical_json import canonical_json
 from domain.errors import ChainIntegrityError
 from domain.provenance import Provenance
 from domain.record import NormalisedRecord
@@ -104,28 +104,31 @@ def batch_hash(
     rejected_total: int,
 ) -> str:
     """The hash that links a batch to its predecessor; covers everything the batch says."""
-    body = json.dumps(
-        [
-            HASH_FORMAT,
-            previous_hash,
-            chain_id.hex,
-            version,
-            recorded_at.astimezone(UTC).isoformat(),
-            dataset_id,
-            partition,
-            source,
-            provenance,
-            records_digest,
-            [list(row) for row in rejections],
-            duplicate_count,
-            accepted_total,
-            rejected_total,
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hashlib.sha256(
+        canonical_json(
+            [
+                HASH_FORMAT,
+                previous_hash,
+                chain_id.hex,
+                version,
+                _utc_text(recorded_at),
+                dataset_id,
+                partition,
+                source,
+                provenance,
+                records_digest,
+                rejections,
+                duplicate_count,
+                accepted_total,
+                rejected_total,
+            ]
+        )
+    ).hexdigest()
+
+
+def _utc_text(moment: datetime) -> str:
+    # Stored times come back in UTC already; converting them again costs a verifying pass.
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
 
 
 def next_batch(
@@ -209,34 +212,91 @@ class ChainFault:
     message: str
 
 
-def batch_fault(previous: ChainHead, event: IngestChain.BatchRecorded) -> ChainFault | None:
-    """The first thing wrong with ``event`` as the batch after ``previous``, else None."""
-    where = f"chain {event.originator_id} version {event.originator_version}"
+class BatchFacts(NamedTuple):
+    """What one batch says of its place in its chain, and what checking the batch on its own
+    found: enough to link it to the batch before it without the batch itself, so a verifying
+    pass can examine batches in other processes and link them in order."""
+
+    chain_key: bytes  # the chain id's 16 bytes
+    version: int
+    previous_hash: str
+    hash: str
+    dataset_id: str
+    partition: int
+    record_count: int
+    rejection_count: int
+    accepted_total: int
+    rejected_total: int
+    chain_id_fault: ChainFault | None
+    content_fault: ChainFault | None
+
+
+def batch_facts(event: IngestChain.BatchRecorded) -> BatchFacts:
+    """Check what a batch can show on its own: its chain id, hash, digest and record count."""
 
     def fault(reason: str, what: str) -> ChainFault:
+        where = _where(event.originator_id, event.originator_version)
         return ChainFault(reason, f"{where}: {what}")
 
-    if event.originator_version != previous.version + 1:
-        return fault("chain_version", f"expected version {previous.version + 1}")
+    chain_id_fault = None
     if event.originator_id != chain_id_for(event.dataset_id, event.partition):
-        return fault("chain_id", "chain id does not match dataset and partition")
-    if event.previous_hash != previous.hash:
-        return fault("chain_link", "previous hash does not match the chain")
+        chain_id_fault = fault("chain_id", "chain id does not match dataset and partition")
+    content_fault = None
     if hash_of(event) != event.hash:
-        return fault("batch_hash", "batch hash does not match its contents")
-    if digest(event.records) != event.records_digest:
-        return fault("records_digest", "records do not match their digest")
-    try:
-        count = len(decode_records(event.records))
-    except ValueError as error:  # msgspec.DecodeError is a ValueError
-        return fault("records_undecodable", f"records cannot be decoded: {error}")
-    if count != event.record_count:
-        return fault("record_count", "record count does not match the records")
-    if event.accepted_total != previous.accepted_total + event.record_count:
-        return fault("accepted_total", "accepted total does not add up")
-    if event.rejected_total != previous.rejected_total + len(event.rejections):
-        return fault("rejected_total", "rejected total does not add up")
+        content_fault = fault("batch_hash", "batch hash does not match its contents")
+    elif digest(event.records) != event.records_digest:
+        content_fault = fault("records_digest", "records do not match their digest")
+    else:
+        try:
+            if count_records(event.records) != event.record_count:
+                content_fault = fault("record_count", "record count does not match the records")
+        except ValueError as error:  # msgspec.DecodeError is a ValueError
+            content_fault = fault("records_undecodable", f"records cannot be decoded: {error}")
+    return BatchFacts(
+        event.originator_id.bytes,
+        event.originator_version,
+        event.previous_hash,
+        event.hash,
+        event.dataset_id,
+        event.partition,
+        event.record_count,
+        len(event.rejections),
+        event.accepted_total,
+        event.rejected_total,
+        chain_id_fault,
+        content_fault,
+    )
+
+
+def link_fault(previous: ChainHead, facts: BatchFacts) -> ChainFault | None:
+    """The first thing wrong with a batch, from its facts, as the batch after ``previous``."""
+
+    if facts.version != previous.version + 1:
+        return _link_fault(facts, "chain_version", f"expected version {previous.version + 1}")
+    if facts.chain_id_fault is not None:
+        return facts.chain_id_fault
+    if facts.previous_hash != previous.hash:
+        return _link_fault(facts, "chain_link", "previous hash does not match the chain")
+    if facts.content_fault is not None:
+        return facts.content_fault
+    if facts.accepted_total != previous.accepted_total + facts.record_count:
+        return _link_fault(facts, "accepted_total", "accepted total does not add up")
+    if facts.rejected_total != previous.rejected_total + facts.rejection_count:
+        return _link_fault(facts, "rejected_total", "rejected total does not add up")
     return None
+
+
+def _link_fault(facts: BatchFacts, reason: str, what: str) -> ChainFault:
+    return ChainFault(reason, f"{_where(UUID(bytes=facts.chain_key), facts.version)}: {what}")
+
+
+def batch_fault(previous: ChainHead, event: IngestChain.BatchRecorded) -> ChainFault | None:
+    """The first thing wrong with ``event`` as the batch after ``previous``, else None."""
+    return link_fault(previous, batch_facts(event))
+
+
+def _where(chain_id: UUID, version: int) -> str:
+    return f"chain {chain_id} version {version}"
 
 
 def verify_chain(events: Iterable[IngestChain.BatchRecorded]) -> ChainHead | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from uuid import UUID
 
 from domain.errors import LogLeafError
@@ -85,3 +86,41 @@ class LogLeaf:
     def hash(self) -> bytes:
         """The RFC 9162 leaf hash, SHA-256(0x00 || canonical bytes)."""
         return leaf_hash(self.canonical_bytes())
+
+
+def stored_leaf_hash(
+    position: int, topic: str, originator_id: UUID, originator_version: int, state: bytes
+) -> bytes:
+    """``LogLeaf.of_stored_event(...).hash()`` without building the leaf when its values are
+    plainly well-formed, as a verifying pass over a whole log needs; anything else goes the
+    checked way, so a malformed value raises the same ``LogLeafError``."""
+    if (
+        type(position) is int
+        and 1 <= position <= _MAX_U64
+        and type(originator_version) is int
+        and 0 <= originator_version <= _MAX_U64
+        and type(originator_id) is UUID
+        and type(state) is bytes
+        and type(topic) is str
+    ):
+        encoded = _topic_bytes(topic)
+        if encoded is not None:
+            fixed = _FIXED.pack(
+                position,
+                originator_version,
+                originator_id.bytes,
+                hashlib.sha256(state).digest(),
+                len(encoded),
+            )
+            return leaf_hash(FORMAT_LABEL + fixed + encoded)
+    return LogLeaf.of_stored_event(position, topic, originator_id, originator_version, state).hash()
+
+
+@lru_cache(maxsize=256)  # a log has a few dozen event topics
+def _topic_bytes(topic: str) -> bytes | None:
+    """The topic's UTF-8, or None for a topic a leaf refuses."""
+    try:
+        encoded = topic.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return encoded if 0 < len(encoded) <= _MAX_TOPIC else None

@@ -18,7 +18,7 @@ needs to hand over a sequence.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from hmac import compare_digest
 
@@ -190,6 +190,18 @@ class MerkleFrontier:
             node = node_hash(roots.pop(), node)
             carry >>= 1
         return MerkleFrontier(self.size + 1, (*roots, node))
+
+    def extend(self, leaves: Iterable[bytes]) -> MerkleFrontier:
+        """The frontier after appending each leaf hash in turn, as ``append`` would."""
+        roots, size = list(self.subtree_roots), self.size
+        for leaf in leaves:
+            node, carry = leaf, size
+            while carry & 1:
+                node = node_hash(roots.pop(), node)
+                carry >>= 1
+            roots.append(node)
+            size += 1
+        return MerkleFrontier(size, tuple(roots))
 
     def root(self) -> bytes:
         if not self.subtree_roots:

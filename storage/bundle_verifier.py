@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import Mapper, Notification
 
 from domain.errors import DomainError
-from domain.ingest import ChainHead, IngestChain
+from domain.ingest import BatchFacts, ChainHead
 from domain.merkle import verify_consistency
 from domain.snapshot import SnapshotLog
 from domain.tree_head_log import TreeHeadLog
@@ -180,19 +180,18 @@ class _RangeVerifier(LogVerifier):
     def last_head(self) -> TreeHeadLog.Recorded | None:
         return self._last_head
 
-    def _check_batch(self, position: int, event: IngestChain.BatchRecorded) -> None:
-        if event.originator_id not in self._chains and event.originator_version > 1:
+    def _check_batch(self, position: int, facts: BatchFacts) -> None:
+        if facts.chain_key not in self._chains and facts.version > 1:
+            # The bundle starts mid-chain: the first batch says where its chain stood.
             before = ChainHead(
-                event.originator_id,
-                event.originator_version - 1,
-                event.previous_hash,
-                event.accepted_total - event.record_count,
-                event.rejected_total - len(event.rejections),
+                UUID(bytes=facts.chain_key),
+                facts.version - 1,
+                facts.previous_hash,
+                facts.accepted_total - facts.record_count,
+                facts.rejected_total - facts.rejection_count,
             )
-            self._chains[event.originator_id] = _ChainHistory(
-                event.dataset_id, event.partition, before
-            )
-        super()._check_batch(position, event)
+            self._chains[facts.chain_key] = _ChainHistory(facts.dataset_id, facts.partition, before)
+        super()._check_batch(position, facts)
 
     def _check_snapshot(self, position: int, event: SnapshotLog.Published) -> None:
         where = f"snapshot {event.snapshot_id} of {event.dataset_id}"

@@ -12,44 +12,47 @@ end of its range, which the log passed before the snapshot was published).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from hmac import compare_digest
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 from uuid import UUID
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import Mapper, Notification
-from eventsourcing.utils import get_topic
 
 from domain.errors import DomainError
-from domain.ingest import ChainHead, IngestChain, batch_fault
+from domain.ingest import BatchFacts, ChainHead, link_fault
 from domain.merkle import HASH_SIZE, MerkleFrontier
 from domain.snapshot import Manifest, SnapshotLog, snapshot_id_for
 from domain.tree_head import verify_tree_head
 from domain.tree_head_log import TreeHeadLog
 from storage.errors import CorruptObjectError, ObjectStoreError
 from storage.head_timestamps import TimestampError, check_token
-from storage.ledger import LedgerApplication
+from storage.log_examination import (
+    BATCH,
+    BATCH_TOPIC,
+    FOUND,
+    HEAD_TOPIC,
+    IN_ORDER,
+    PUBLISHED_TOPIC,
+    AuditLedger,
+    Examined,
+    ExaminingPool,
+    FindingError,
+    decoded,
+    examine,
+    malformed,
+)
 from storage.object_store import ObjectStore
-from storage.tree_heads import log_leaf
 
-_BATCH_TOPIC = get_topic(IngestChain.BatchRecorded)
-_HEAD_TOPIC = get_topic(TreeHeadLog.Recorded)
-_PUBLISHED_TOPIC = get_topic(SnapshotLog.Published)
+__all__ = ["AuditLedger", "KeptHead", "LogVerifier", "VerifyFailure", "VerifyReport"]
+
 _PAGE = 1000
-_E = TypeVar("_E")
-
-
-@cache
-def _field_names(kind: type) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(kind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +128,6 @@ class VerifyReport:
         }
 
 
-class _FoundError(Exception):
-    """A check failed: stops the pass at the event being checked."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
 @dataclass(slots=True)
 class _ChainHistory:
     """A chain's head, and its heads at the log positions since the last snapshot's range."""
@@ -178,13 +172,10 @@ class LogSource(Protocol):
     def mapper(self) -> Mapper[UUID]: ...
 
 
-class AuditLedger(LedgerApplication):
-    """The verifier's view of the shared store: it only reads."""
-
-
 class LogVerifier:
     """One verifying pass over a store's log; ``on_progress`` is told the log position reached
-    (every thousand events and at the end)."""
+    (every thousand events and at the end). With an ``ExaminingPool`` over the same store,
+    worker processes examine events ahead of the pass and it links their findings in order."""
 
     def __init__(
         self,
@@ -195,8 +186,10 @@ class LogVerifier:
         tsa_anchors: Sequence[x509.Certificate] = (),
         require_timestamps: bool = False,
         kept_head: KeptHead | None = None,
+        pool: ExaminingPool | None = None,
     ) -> None:
         self._ledger = ledger
+        self._pool = pool
         # Heads' RFC 3161 timestamps must chain to these (ADR 22).
         self._tsa_anchors = list(tsa_anchors)
         self._require_timestamps = require_timestamps
@@ -207,7 +200,7 @@ class LogVerifier:
         self._on_progress = on_progress
         self._position = 0
         self._events = 0
-        self._chains: dict[UUID, _ChainHistory] = {}
+        self._chains: dict[bytes, _ChainHistory] = {}  # by chain id bytes
         self._batches = 0
         # Merkle log: the frontier at the last verified head and the leaves read since.
         self._frontier = MerkleFrontier()
@@ -225,12 +218,12 @@ class LogVerifier:
         """Verify from where the last run stopped (the log's start at first) to the log's end,
         or through position ``until``; the report counts everything verified so far."""
         failure = None
-        for notification in self._notifications(until):
-            self._position = notification.id
+        for examined in self._examined(until):
+            self._position = examined[0]
             self._events += 1
             try:
-                self._check(notification)
-            except _FoundError as failed:
+                self._link(examined)
+            except FindingError as failed:
                 failure = VerifyFailure(self._position, failed.reason, failed.message)
                 break
             if self._on_progress is not None and self._events % _PAGE == 0:
@@ -279,37 +272,46 @@ class LogVerifier:
         }
         return forked
 
-    def _notifications(self, until: int | None) -> Iterator[Notification]:
+    def _examined(self, until: int | None) -> Iterator[Examined]:
         start = self._position + 1
+        if self._pool is not None:
+            while (stop := self._pool.position() if until is None else until) >= start:
+                yield from self._pool.examined(start, stop)
+                start = stop + 1
+                if until is not None:
+                    return
+            return
+        mapper = self._ledger.mapper
         while until is None or start <= until:
             page = self._ledger.recorder.select_notifications(start, _PAGE, stop=until)
             if not page:
                 return
-            yield from page
+            for notification in page:
+                yield examine(notification, mapper)
             start = page[-1].id + 1
 
-    def _check(self, notification: Notification) -> None:
+    def _link(self, examined: Examined) -> None:
+        """Check an examined event in log order: what it says against what came before."""
+        position, leaf, kind, rest = examined
+        if kind == FOUND:
+            raise FindingError(*rest)
         try:
-            leaf = log_leaf(notification)
-        except DomainError as error:
-            raise _FoundError("bad_leaf", f"the event cannot be a Merkle leaf: {error}") from None
-        try:
-            self._check_by_topic(notification)
+            if kind == BATCH:
+                self._check_batch(position, rest)
+            elif kind == IN_ORDER:
+                self._check_in_order(rest)
         except (TypeError, ValueError, AttributeError, KeyError) as error:
-            # A decodable event whose values are of the wrong kind: tampered, not a crash.
-            raise _FoundError(
-                "malformed_event",
-                f"the stored {notification.topic} event holds values of the wrong kind: {error}",
-            ) from None
+            topic = rest.topic if kind == IN_ORDER else BATCH_TOPIC
+            raise FindingError(*malformed(topic, error)) from None
         # A head covers only earlier positions, so this leaf joins after the head is checked.
-        self._leaf_positions.append(notification.id)
-        self._leaf_hashes += leaf.hash()
+        self._leaf_positions.append(position)
+        self._leaf_hashes += leaf
         kept = self._kept_head
         if kept is not None and self._leaf_count() == kept.tree_size:
-            if self._frontier_through(notification.id).root() != kept.root:
-                raise _FoundError(
+            if self._frontier_through(position).root() != kept.root:
+                raise FindingError(
                     "kept_head_root",
-                    f"the first {kept.tree_size} events, up to log position {notification.id}, "
+                    f"the first {kept.tree_size} events, up to log position {position}, "
                     "do not have the root of the head the auditor kept: history was rewritten",
                 )
             self._kept_head_matched = True
@@ -317,51 +319,36 @@ class LogVerifier:
     def _leaf_count(self) -> int:
         return self._frontier.size + len(self._leaf_positions)
 
-    def _check_by_topic(self, notification: Notification) -> None:
-        topic = notification.topic
-        if topic == _BATCH_TOPIC:
-            self._check_batch(
-                notification.id, self._decoded(notification, IngestChain.BatchRecorded)
-            )
-        elif topic == _HEAD_TOPIC:
-            self._check_head(notification.id, self._decoded(notification, TreeHeadLog.Recorded))
-        elif topic == _PUBLISHED_TOPIC:
+    def _check_in_order(self, notification: Notification) -> None:
+        mapper = self._ledger.mapper
+        if notification.topic == HEAD_TOPIC:
+            self._check_head(notification.id, decoded(notification, mapper, TreeHeadLog.Recorded))
+        elif notification.topic == PUBLISHED_TOPIC:
             self._check_snapshot(
-                notification.id, self._decoded(notification, SnapshotLog.Published)
+                notification.id, decoded(notification, mapper, SnapshotLog.Published)
             )
-
-    def _decoded(self, notification: Notification, kind: type[_E]) -> _E:
-        try:
-            event = self._ledger.mapper.to_domain_event(notification)
-        except Exception as error:  # any decoding failure of tampered bytes is a finding
-            raise _FoundError(
-                "undecodable_event",
-                f"the stored {notification.topic} event cannot be decoded: "
-                f"{type(error).__name__}: {error}",
-            ) from None
-        if not isinstance(event, kind):
-            raise _FoundError("undecodable_event", f"the stored event is not a {kind.__name__}")
-        # The library fills an event's attributes from whatever the state holds.
-        missing = _field_names(event.__class__) - vars(event).keys()
-        if missing:
-            raise _FoundError(
-                "undecodable_event",
-                f"the stored {notification.topic} event lacks {', '.join(sorted(missing))}",
-            )
-        return event
 
     # Ingest chains
 
-    def _check_batch(self, position: int, event: IngestChain.BatchRecorded) -> None:
-        chain = self._chains.get(event.originator_id)
-        previous = chain.head if chain else ChainHead.genesis(event.originator_id)
-        fault = batch_fault(previous, event)
+    def _check_batch(self, position: int, facts: BatchFacts) -> None:
+        chain = self._chains.get(facts.chain_key)
+        previous = chain.head if chain else ChainHead.genesis(UUID(bytes=facts.chain_key))
+        fault = link_fault(previous, facts)
         if fault is not None:
-            raise _FoundError(fault.reason, fault.message)
+            raise FindingError(fault.reason, fault.message)
         if chain is None:
-            chain = _ChainHistory(event.dataset_id, event.partition, previous)
-            self._chains[event.originator_id] = chain
-        chain.append(position, ChainHead.after(event))
+            chain = _ChainHistory(facts.dataset_id, facts.partition, previous)
+            self._chains[facts.chain_key] = chain
+        chain.append(
+            position,
+            ChainHead(
+                previous.chain_id,
+                facts.version,
+                facts.hash,
+                facts.accepted_total,
+                facts.rejected_total,
+            ),
+        )
         self._batches += 1
 
     # The Merkle log
@@ -372,40 +359,42 @@ class LogVerifier:
         if last is not None and not (
             head.tree_size > last.tree_size and head.last_position > last.last_position
         ):
-            raise _FoundError(
+            raise FindingError(
                 "head_order",
                 f"{where} does not extend the head before it "
                 f"(size {last.tree_size}, log position {last.last_position})",
             )
         if not self._frontier_position <= head.last_position < position:
-            raise _FoundError(
+            raise FindingError(
                 "head_order", f"{where} claims log position {head.last_position}, out of order"
             )
         if last is not None and head.timestamp < last.timestamp:
-            raise _FoundError("head_timestamp", f"{where} is timestamped before the head before it")
+            raise FindingError(
+                "head_timestamp", f"{where} is timestamped before the head before it"
+            )
         frontier = self._frontier_through(head.last_position)
         covered = f"log positions {self._frontier_position + 1} to {head.last_position}"
         if frontier.size != head.tree_size:
-            raise _FoundError(
+            raise FindingError(
                 "head_size",
                 f"{where} covers {head.tree_size} events up to log position "
                 f"{head.last_position}, but the log holds {frontier.size}",
             )
         if not compare_digest(frontier.root(), head.root):
-            raise _FoundError(
+            raise FindingError(
                 "head_root",
                 f"{where}: the root recomputed from the events differs from the signed root; "
                 f"an event in {covered} is not as it was signed",
             )
         if tuple(head.subtree_roots) != frontier.subtree_roots:
-            raise _FoundError("head_frontier", f"{where}: the recorded frontier is not the tree's")
+            raise FindingError("head_frontier", f"{where}: the recorded frontier is not the tree's")
         if self._public_key is None:
             # Never a silent pass: a head whose signature cannot be checked is a finding.
-            raise _FoundError("head_unverifiable", f"{where}: no public key to verify it under")
+            raise FindingError("head_unverifiable", f"{where}: no public key to verify it under")
         try:
             verify_tree_head(head.signed_head(), self._public_key)
         except DomainError as error:
-            raise _FoundError("head_signature", f"{where}: {error}") from None
+            raise FindingError("head_signature", f"{where}: {error}") from None
         self._check_head_timestamp(where, head)
         self._forget_leaves_through(head.last_position, frontier)
         self._last_head = head
@@ -414,10 +403,10 @@ class LogVerifier:
     def _check_head_timestamp(self, where: str, head: TreeHeadLog.Recorded) -> None:
         if not head.timestamp_token:
             if self._require_timestamps:
-                raise _FoundError("head_timestamp_missing", f"{where} carries no timestamp")
+                raise FindingError("head_timestamp_missing", f"{where} carries no timestamp")
             return
         if not self._tsa_anchors:
-            raise _FoundError(
+            raise FindingError(
                 "head_timestamp_unverifiable", f"{where}: no TSA certificate to check its timestamp"
             )
         try:
@@ -425,15 +414,14 @@ class LogVerifier:
                 head.timestamp_token, head.timestamped_bytes(), self._tsa_anchors, head.timestamp
             )
         except TimestampError as error:
-            raise _FoundError("head_timestamp_token", f"{where}: {error}") from None
+            raise FindingError("head_timestamp_token", f"{where}: {error}") from None
 
     def _frontier_through(self, last_position: int) -> MerkleFrontier:
-        frontier = self._frontier
         count = bisect_right(self._leaf_positions, last_position)
-        hashes = self._leaf_hashes
-        for index in range(count):
-            frontier = frontier.append(bytes(hashes[index * HASH_SIZE : (index + 1) * HASH_SIZE]))
-        return frontier
+        hashes = bytes(self._leaf_hashes[: count * HASH_SIZE])
+        return self._frontier.extend(
+            hashes[start : start + HASH_SIZE] for start in range(0, len(hashes), HASH_SIZE)
+        )
 
     def _forget_leaves_through(self, last_position: int, frontier: MerkleFrontier) -> None:
         count = bisect_right(self._leaf_positions, last_position)
@@ -452,7 +440,7 @@ class LogVerifier:
         # over the same range.
         ordered = first > previous_last or (first, last) == (previous_first, previous_last)
         if not (ordered and first <= last < position):
-            raise _FoundError(
+            raise FindingError(
                 "snapshot_range",
                 f"{where} covers log positions {first} to {last}, which overlap the snapshots "
                 f"before it (up to {previous_last}) or are not before it",
@@ -461,26 +449,26 @@ class LogVerifier:
         # the start of this range where its previous snapshot left them.
         before = self._chain_heads_as_of(event.dataset_id, first - 1)
         if before != self._published_heads.get(event.dataset_id, {}):
-            raise _FoundError(
+            raise FindingError(
                 "snapshot_gap",
                 f"{where}: batches of {event.dataset_id} stored before log position {first} "
                 "are in none of its snapshots",
             )
         if event.snapshot_id != snapshot_id_for(first, last):
-            raise _FoundError("snapshot_range", f"{where} is not named after its range")
+            raise FindingError("snapshot_range", f"{where} is not named after its range")
         manifest = self._manifest(where, event)
         expected = self._chain_heads_as_of(event.dataset_id, last)
         recorded = {int(p): (int(v), str(h)) for p, v, h in event.chain_heads}
         in_manifest = {h.partition: (h.version, h.hash) for h in manifest.chain_heads}
         if recorded != expected or in_manifest != expected:
-            raise _FoundError(
+            raise FindingError(
                 "snapshot_chain_heads",
                 f"{where}: the chain heads it names are not the chains' heads "
                 f"at log position {last}",
             )
         rows = self._rows_between(event.dataset_id, first, last)
         if manifest.row_count != rows or event.row_count != rows:
-            raise _FoundError(
+            raise FindingError(
                 "snapshot_rows",
                 f"{where} has {manifest.row_count} rows, "
                 f"but the events in its range accepted {rows}",
@@ -496,16 +484,16 @@ class LogVerifier:
         try:
             data = self._objects.get(event.manifest_key)
         except ObjectStoreError as error:
-            raise _FoundError("snapshot_manifest_missing", f"{where}: {error}") from None
+            raise FindingError("snapshot_manifest_missing", f"{where}: {error}") from None
         if hashlib.sha256(data).hexdigest() != event.manifest_sha256:
-            raise _FoundError(
+            raise FindingError(
                 "snapshot_manifest_digest",
                 f"{where}: {event.manifest_key} is not the manifest published",
             )
         try:
             manifest = Manifest.from_json(data)
         except (ValueError, KeyError, TypeError) as error:
-            raise _FoundError(
+            raise FindingError(
                 "snapshot_manifest_invalid", f"{where}: manifest unreadable: {error}"
             ) from None
         said = (event.dataset_id, event.snapshot_id, event.first_position, event.last_position)
@@ -516,12 +504,12 @@ class LogVerifier:
             manifest.last_position,
         )
         if said != says:
-            raise _FoundError("snapshot_manifest_mismatch", f"{where}: the manifest says {says}")
+            raise FindingError("snapshot_manifest_mismatch", f"{where}: the manifest says {says}")
         return manifest
 
     def _check_files(self, where: str, manifest: Manifest) -> None:
         if sum(f.rows for f in manifest.files) != manifest.row_count:
-            raise _FoundError(
+            raise FindingError(
                 "snapshot_rows", f"{where}: its files' rows do not add up to its total"
             )
         for file in manifest.files:
@@ -530,9 +518,9 @@ class LogVerifier:
             except ObjectStoreError as error:
                 corrupt = isinstance(error, CorruptObjectError)
                 reason = "snapshot_file_digest" if corrupt else "snapshot_file_missing"
-                raise _FoundError(reason, f"{where}: file {file.key}: {error}") from None
+                raise FindingError(reason, f"{where}: file {file.key}: {error}") from None
             if len(data) != file.bytes or hashlib.sha256(data).hexdigest() != file.sha256:
-                raise _FoundError(
+                raise FindingError(
                     "snapshot_file_digest", f"{where}: file {file.key} does not match its SHA-256"
                 )
 

@@ -89,8 +89,10 @@ def test_a_tampered_store_fails_with_one_line_naming_the_position(
 
     code, out, err = verify(*options)
     json_code, json_out, _ = verify(*options, "--json")
+    alone_code, alone_out, _ = verify(*options, "--json", "--workers", "0")
 
     assert code == 1
+    assert (alone_code, json.loads(alone_out)) == (json_code, json.loads(json_out))
     assert out == ""
     assert err.startswith(f"baylink: verify failed at log position {row.position} (")
     assert len(err.strip().splitlines()) == 1

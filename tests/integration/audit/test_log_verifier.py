@@ -13,6 +13,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.snapshot import Manifest, SnapshotLog
 from domain.tree_head_log import TreeHeadLog
+from storage.log_examination import ExaminingPool
 from storage.log_verifier import AuditLedger, LogVerifier, VerifyReport
 from storage.object_store_local import LocalObjectStore
 from storage.tree_heads import HEAD_TOPIC
@@ -33,11 +34,18 @@ class Store:
     tamperer: StoreTamperer
 
     def verify(self) -> VerifyReport:
+        """One pass in this process, and one with worker processes examining short ranges
+        ahead of it, which must report exactly the same."""
         ledger = AuditLedger(self.url)
+        pool = ExaminingPool(self.url, workers=2, span=7)
         try:
-            return LogVerifier(ledger, self.objects, NODE_KEY.public_key()).run()
+            alone = LogVerifier(ledger, self.objects, NODE_KEY.public_key()).run()
+            pooled = LogVerifier(ledger, self.objects, NODE_KEY.public_key(), pool=pool).run()
         finally:
+            pool.close()
             ledger.close()
+        assert pooled == alone
+        return alone
 
     def rows(self, topic: str | None = None) -> list[StoredRow]:
         return [r for r in self.tamperer.rows() if topic is None or r.topic == topic]

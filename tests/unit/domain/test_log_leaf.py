@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.errors import LogLeafError
-from domain.log_leaf import FORMAT_LABEL, LogLeaf
+from domain.log_leaf import FORMAT_LABEL, LogLeaf, stored_leaf_hash
 from domain.merkle import leaf_hash
 
 ORIGINATOR = UUID("6f1c3d2e-0000-4000-8000-000000000001")
@@ -100,3 +100,38 @@ def test_a_malformed_leaf_is_refused_naming_the_field(
 def test_a_topic_that_is_not_unicode_text_is_refused() -> None:
     with pytest.raises(LogLeafError, match="topic"):
         dataclasses.replace(sample(), topic="\ud800").canonical_bytes()
+
+
+@given(
+    position=st.integers(-2, 2**64 + 1),
+    topic=st.text(max_size=40),
+    originator_id=st.uuids(),
+    version=st.integers(-2, 2**64 + 1),
+    state=st.binary(max_size=64),
+)
+def test_the_fast_leaf_hash_is_the_leaf_s_hash_or_the_same_refusal(
+    position: int, topic: str, originator_id: UUID, version: int, state: bytes
+) -> None:
+    try:
+        expected: bytes | str = LogLeaf.of_stored_event(
+            position, topic, originator_id, version, state
+        ).hash()
+    except LogLeafError as error:
+        expected = str(error)
+    try:
+        fast: bytes | str = stored_leaf_hash(position, topic, originator_id, version, state)
+    except LogLeafError as error:
+        fast = str(error)
+
+    assert fast == expected
+
+
+@pytest.mark.parametrize(
+    ("position", "version", "state"),
+    [(True, 1, b"x"), (1, False, b"x"), (1.0, 1, b"x"), (0, 1, b"x")],
+)
+def test_values_of_the_wrong_kind_take_the_checked_path_and_are_refused(
+    position: object, version: object, state: object
+) -> None:
+    with pytest.raises(LogLeafError):
+        stored_leaf_hash(position, "t", ORIGINATOR, version, state)  # type: ignore[arg-type]

@@ -277,3 +277,16 @@ def test_a_frontier_grown_leaf_by_leaf_has_the_root_of_every_prefix() -> None:
         assert len(frontier.subtree_roots) == size.bit_count()
     with pytest.raises(MerkleRangeError):
         MerkleFrontier(3, frontier.subtree_roots[:1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 200), st.integers(0, 200))
+def test_extending_a_frontier_is_appending_each_leaf(start: int, more: int) -> None:
+    hashes = leaves(start + more)
+    grown = MerkleFrontier().extend(hashes[:start])
+    one_by_one = grown
+    for leaf in hashes[start:]:
+        one_by_one = one_by_one.append(leaf)
+
+    assert grown.extend(hashes[start:]) == one_by_one
+    assert one_by_one.root() == root_hash(hashes, start + more)

@@ -1,0 +1,256 @@
+"""Examining stored events one at a time, apart from their order (ADR 18): each event's Merkle
+leaf and, for an ingest batch, what it says of its chain and whether its hash, digest and
+record count hold. That is most of a verifying pass's work and needs nothing from the events
+before, so worker processes can do it for ranges of the log ahead of the pass, which links
+the results in log order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.utils import get_topic
+
+from domain.errors import DomainError
+from domain.ingest import BatchFacts, IngestChain, batch_facts
+from domain.snapshot import SnapshotLog
+from domain.tree_head_log import TreeHeadLog
+from storage.ledger import LedgerApplication
+from storage.tree_heads import log_leaf_hash
+
+BATCH_TOPIC = get_topic(IngestChain.BatchRecorded)
+HEAD_TOPIC = get_topic(TreeHeadLog.Recorded)
+PUBLISHED_TOPIC = get_topic(SnapshotLog.Published)
+
+# What examining one event gives: (position, leaf hash, what follows, the rest).
+PLAIN = 0  # nothing but its leaf to check: the rest is None
+BATCH = 1  # an ingest batch: the rest is its BatchFacts
+IN_ORDER = 2  # a tree head or snapshot, checked in log order: the rest is the notification
+FOUND = 3  # something wrong: the rest is (reason, message); the leaf is b"" if it was the leaf
+Examined = tuple[int, bytes, int, Any]
+
+_E = TypeVar("_E")
+
+
+class FindingError(Exception):
+    """A check failed: stops the pass at the event being checked."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def examine(notification: Notification, mapper: Mapper[UUID]) -> Examined:
+    position = notification.id
+    try:
+        leaf = log_leaf_hash(notification)
+    except DomainError as error:
+        return position, b"", FOUND, ("bad_leaf", f"the event cannot be a Merkle leaf: {error}")
+    topic = notification.topic
+    if topic == BATCH_TOPIC:
+        try:
+            facts: BatchFacts = batch_facts(
+                decoded(notification, mapper, IngestChain.BatchRecorded)
+            )
+        except FindingError as found:
+            return position, leaf, FOUND, (found.reason, found.message)
+        except (TypeError, ValueError, AttributeError, KeyError) as error:
+            return position, leaf, FOUND, malformed(topic, error)
+        return position, leaf, BATCH, facts
+    if topic in (HEAD_TOPIC, PUBLISHED_TOPIC):
+        return position, leaf, IN_ORDER, notification
+    return position, leaf, PLAIN, None
+
+
+def malformed(topic: str, error: Exception) -> tuple[str, str]:
+    # A decodable event whose values are of the wrong kind: tampered, not a crash.
+    return "malformed_event", f"the stored {topic} event holds values of the wrong kind: {error}"
+
+
+def decoded(notification: Notification, mapper: Mapper[UUID], kind: type[_E]) -> _E:
+    """The stored event as ``kind``, or a finding saying why it is not one."""
+    try:
+        event = mapper.to_domain_event(notification)
+    except Exception as error:  # any decoding failure of tampered bytes is a finding
+        raise FindingError(
+            "undecodable_event",
+            f"the stored {notification.topic} event cannot be decoded: "
+            f"{type(error).__name__}: {error}",
+        ) from None
+    if not isinstance(event, kind):
+        raise FindingError("undecodable_event", f"the stored event is not a {kind.__name__}")
+    # The library fills an event's attributes from whatever the state holds.
+    missing = _field_names(event.__class__) - vars(event).keys()
+    if missing:
+        raise FindingError(
+            "undecodable_event",
+            f"the stored {notification.topic} event lacks {', '.join(sorted(missing))}",
+        )
+    return event
+
+
+@cache
+def _field_names(kind: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(kind))
+
+
+class AuditLedger(LedgerApplication):
+    """The verifier's view of the shared store: it only reads."""
+
+
+def default_workers() -> int:
+    """One worker per core, at most four, and none on one core: the pass links in order and
+    examines ranges itself whenever the workers are behind, so it is idle only while it
+    waits for the range it needs next."""
+    cores = os.cpu_count() or 1
+    return min(4, cores) if cores > 1 else 0
+
+
+@dataclass(slots=True)
+class _Range:
+    index: int
+    first: int
+    last: int
+    future: Future[list[Examined] | None] | None  # None: no worker was asked
+    examined: list[Examined] | None = None  # when the pass examined it itself
+
+
+class ExaminingPool:
+    """Worker processes, each with its own connection to the store, that examine ranges of
+    ``span`` log positions ahead of the pass. The pass examines a range itself whenever no
+    worker has begun it, so it never waits on a worker that is still starting or busy."""
+
+    def __init__(self, event_store_url: str, workers: int, span: int = 1000) -> None:
+        if workers < 1:
+            raise ValueError(f"an examining pool needs at least one worker, not {workers}")
+        self._span = span
+        self._window = 4 * workers
+        context = multiprocessing.get_context(
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+        # Per slot of the window, the last range index claimed through it.
+        self._claims = context.Array("q", [-1] * self._window)
+        self._executor = ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(event_store_url, self._claims),
+        )
+        self._next_index = 0
+        self._broken = False
+        # The pass's own connection, for the ranges it examines itself.
+        self._ledger = AuditLedger(event_store_url)
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes running now (they start with the first range asked for)."""
+        processes = list(self._executor._processes.values())
+        return [process.pid for process in processes if process.pid is not None]
+
+    def position(self) -> int:
+        """The newest position in the store."""
+        return self._ledger.position()
+
+    def examined(self, start: int, stop: int) -> Iterator[Examined]:
+        """Every stored event from ``start`` through ``stop``, examined, in log order."""
+        ranges = deque[_Range]()
+        next_start = start
+        while ranges or next_start <= stop:
+            while next_start <= stop and len(ranges) < self._window:
+                last = min(stop, next_start + self._span - 1)
+                index, self._next_index = self._next_index, self._next_index + 1
+                future = None
+                if not self._broken:
+                    try:
+                        future = self._executor.submit(
+                            _examine_range, index, self._window, next_start, last
+                        )
+                    except BrokenProcessPool:
+                        self._broken = True
+                ranges.append(_Range(index, next_start, last, future))
+                next_start = last + 1
+            head = ranges[0]
+            # Rather than wait, examine a range no worker has begun, the next one first.
+            while head.examined is None and not _done(head) and self._take_one(ranges):
+                pass
+            ranges.popleft()
+            yield from self._result(head)
+
+    def _result(self, entry: _Range) -> list[Examined]:
+        if entry.examined is not None:
+            return entry.examined
+        if entry.future is not None:
+            try:
+                examined = entry.future.result()
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): the pass goes on by itself.
+                self._broken = True
+            else:
+                if examined is None:  # claimed by the pass, which then examined it
+                    raise RuntimeError(
+                        f"log positions {entry.first} to {entry.last} went unexamined"
+                    )
+                return examined
+        ledger = self._ledger
+        return _examine(ledger.recorder, ledger.mapper, entry.first, entry.last)
+
+    def _take_one(self, ranges: deque[_Range]) -> bool:
+        """Examine the first range of ``ranges`` that nobody has claimed; False if none."""
+        for entry in ranges:
+            if entry.future is None:
+                continue  # no worker will take it: the pass examines it when it comes to it
+            if entry.examined is None and _claim(self._claims, entry.index, self._window):
+                ledger = self._ledger
+                entry.examined = _examine(ledger.recorder, ledger.mapper, entry.first, entry.last)
+                return True
+        return False
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._ledger.close()
+
+
+def _done(entry: _Range) -> bool:
+    return entry.future is None or entry.future.done()
+
+
+def _claim(claims: Any, index: int, window: int) -> bool:
+    """Take range ``index`` unless someone has; True if this caller now holds it."""
+    with claims.get_lock():
+        slot = index % window
+        if claims[slot] >= index:
+            return False
+        claims[slot] = index
+        return True
+
+
+def _examine(recorder: Any, mapper: Mapper[UUID], first: int, last: int) -> list[Examined]:
+    notifications = recorder.select_notifications(first, last - first + 1, stop=last)
+    return [examine(notification, mapper) for notification in notifications]
+
+
+# A worker process's own connection to the store and the shared claims.
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(event_store_url: str, claims: Any) -> None:
+    _worker["ledger"] = AuditLedger(event_store_url)
+    _worker["claims"] = claims
+
+
+def _examine_range(index: int, window: int, first: int, last: int) -> list[Examined] | None:
+    if not _claim(_worker["claims"], index, window):
+        return None  # the pass got to it first
+    ledger: AuditLedger = _worker["ledger"]
+    return _examine(ledger.recorder, ledger.mapper, first, last)
