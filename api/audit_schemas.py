@@ -5,6 +5,7 @@ layout) under the node's Ed25519 key before it trusts the head's size and root."
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 
 from pydantic import BaseModel, Field
@@ -25,9 +26,15 @@ class SignedTreeHeadModel(BaseModel):
     key_id: str = Field(pattern=HEX_HASH, description="SHA-256 of the raw Ed25519 public key.")
     signature: str = Field(description="Ed25519 signature over the head's text layout, hex.")
     last_position: int = Field(ge=0, description="Log position of the tree's last leaf.")
+    timestamp_token: str | None = Field(
+        None,
+        description="The RFC 3161 TimeStampToken (DER, base64) a TSA issued over the head's "
+        "text layout followed by its signature; null when no TSA stamped it.",
+    )
 
     @classmethod
     def of(cls, head: TreeHeadLog.Recorded) -> SignedTreeHeadModel:
+        token = head.timestamp_token
         return cls(
             tree_size=head.tree_size,
             root=head.root.hex(),
@@ -35,6 +42,7 @@ class SignedTreeHeadModel(BaseModel):
             key_id=head.key_id,
             signature=head.signature.hex(),
             last_position=head.last_position,
+            timestamp_token=base64.b64encode(token).decode() if token else None,
         )
 
 

@@ -268,8 +268,9 @@ def batch_facts(event: IngestChain.BatchRecorded) -> BatchFacts:
     )
 
 
-def link_fault(previous: ChainHead, facts: BatchFacts) -> ChainFault | None:
-    """The first thing wrong with a batch, from its facts, as the batch after ``previous``."""
+def link_fault(previous: ChainHead | BatchFacts, facts: BatchFacts) -> ChainFault | None:
+    """The first thing wrong with a batch, from its facts, as the batch after ``previous``
+    (a chain head, or the facts of the batch before, which say as much)."""
 
     if facts.version != previous.version + 1:
         return _link_fault(facts, "chain_version", f"expected version {previous.version + 1}")

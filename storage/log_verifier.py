@@ -128,22 +128,26 @@ class VerifyReport:
         }
 
 
+# Where a chain stands: its start, or the facts of its last batch (version, hash, totals).
+_Head = ChainHead | BatchFacts
+
+
 @dataclass(slots=True)
 class _ChainHistory:
     """A chain's head, and its heads at the log positions since the last snapshot's range."""
 
     dataset_id: str
     partition: int
-    head: ChainHead
+    head: _Head
     positions: array[int] = field(default_factory=lambda: array("q"))
-    heads: list[ChainHead] = field(default_factory=list)
+    heads: list[_Head] = field(default_factory=list)
 
-    def append(self, position: int, head: ChainHead) -> None:
+    def append(self, position: int, head: _Head) -> None:
         self.head = head
         self.positions.append(position)
         self.heads.append(head)
 
-    def as_of(self, position: int) -> ChainHead | None:
+    def as_of(self, position: int) -> _Head | None:
         """The chain's head once the log reached ``position`` (None: no batch yet)."""
         index = bisect_right(self.positions, position)
         return self.heads[index - 1] if index else None
@@ -339,16 +343,7 @@ class LogVerifier:
         if chain is None:
             chain = _ChainHistory(facts.dataset_id, facts.partition, previous)
             self._chains[facts.chain_key] = chain
-        chain.append(
-            position,
-            ChainHead(
-                previous.chain_id,
-                facts.version,
-                facts.hash,
-                facts.accepted_total,
-                facts.rejected_total,
-            ),
-        )
+        chain.append(position, facts)  # a batch's facts say where its chain then stood
         self._batches += 1
 
     # The Merkle log

@@ -4,11 +4,14 @@ an untrusted TSA is a finding at its head's log position; a TSA that fails holds
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,10 +20,17 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import StoredEvent
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
+from api.audit_schemas import SignedTreeHeadModel
 from baylink.cli_snapshots import timestamp_authority
 from baylink.errors import BaylinkCliError
+from domain.tree_head import TreeHead
 from domain.tree_head_log import TreeHeadLog
-from storage.head_timestamps import TimestampAuthority, check_token, load_trust_anchors
+from storage.head_timestamps import (
+    TimestampAuthority,
+    TimestampError,
+    check_token,
+    load_trust_anchors,
+)
 from storage.log_verifier import AuditLedger, LogVerifier, VerifyReport
 from storage.object_store_local import LocalObjectStore
 from storage.settings import StorageSettings
@@ -33,6 +43,8 @@ from tests.support.telemetry import in_memory_telemetry
 from tests.support.tsa import LocalTsa, local_tsa
 
 pytestmark = pytest.mark.integration
+
+SKEW = timedelta(seconds=5)  # the TSA's clock against the signer's, on one machine
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +126,25 @@ def test_every_head_carries_a_token_and_the_store_verifies(store: Store) -> None
     report = store.verify(require=True)
     assert report.failure is None
     assert report.tree_heads == len(rows)
+
+
+def test_an_auditor_checks_a_served_heads_token_from_the_response_alone(store: Store) -> None:
+    row = store.head_rows()[-1]
+    served = json.loads(SignedTreeHeadModel.of(store.head(row)).model_dump_json())
+    head = TreeHead(
+        served["tree_size"],
+        bytes.fromhex(served["root"]),
+        datetime.fromisoformat(served["timestamp"]),
+        served["key_id"],
+    )
+    stamped = head.canonical_bytes() + bytes.fromhex(served["signature"])
+
+    token = base64.b64decode(served["timestamp_token"])
+    assert check_token(token, stamped, store.anchors, head.timestamp) >= head.timestamp - SKEW
+    with pytest.raises(TimestampError):
+        check_token(token, stamped[:-1] + bytes([stamped[-1] ^ 1]), store.anchors)
+    unstamped = dataclasses.replace(store.head(row), timestamp_token=b"")
+    assert SignedTreeHeadModel.of(unstamped).timestamp_token is None
 
 
 def test_a_token_without_a_trust_anchor_is_a_finding(store: Store) -> None:
