@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -137,8 +138,10 @@ class ExaminingPool:
             raise ValueError(f"an examining pool needs at least one worker, not {workers}")
         self._span = span
         self._window = 4 * workers
+        # Forking starts a worker in milliseconds where spawning re-imports for most of a
+        # second; only Linux forks safely with the libraries loaded.
         context = multiprocessing.get_context(
-            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            "fork" if sys.platform.startswith("linux") else "spawn"
         )
         # Per slot of the window, the last range index claimed through it.
         self._claims = context.Array("q", [-1] * self._window)
