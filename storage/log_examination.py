@@ -26,12 +26,10 @@ from eventsourcing.utils import get_topic
 from domain.errors import DomainError
 from domain.ingest import BatchFacts, IngestChain, batch_facts
 from domain.snapshot import SnapshotLog
-from domain.tree_head_log import TreeHeadLog
 from storage.ledger import LedgerApplication
-from storage.tree_heads import log_leaf_hash
+from storage.tree_heads import HEAD_TOPIC, log_leaf_hash
 
 BATCH_TOPIC = get_topic(IngestChain.BatchRecorded)
-HEAD_TOPIC = get_topic(TreeHeadLog.Recorded)
 PUBLISHED_TOPIC = get_topic(SnapshotLog.Published)
 
 # What examining one event gives: (position, leaf hash, what follows, the rest).

@@ -37,7 +37,6 @@ from storage.log_examination import (
     BATCH,
     BATCH_TOPIC,
     FOUND,
-    HEAD_TOPIC,
     IN_ORDER,
     PUBLISHED_TOPIC,
     AuditLedger,
@@ -49,6 +48,7 @@ from storage.log_examination import (
     malformed,
 )
 from storage.object_store import ObjectStore
+from storage.tree_heads import HEAD_TOPIC
 
 __all__ = ["AuditLedger", "KeptHead", "LogVerifier", "VerifyFailure", "VerifyReport"]
 
