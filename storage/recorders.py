@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
@@ -127,6 +128,34 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
         return SQL("{0}.{1}").format(
             Identifier(self.datastore.schema), Identifier(self.records_table_name)
         )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's pipelined insert, letting the first error leave the block.
+
+        The library keeps the error it catches and re-raises it after the pipeline has closed;
+        when the server's answer arrives before the pipeline's sync (a large batch whose
+        record ids were stored before), closing the pipeline raises ``PipelineAborted``
+        instead, which looks like an outage and is retried forever. Left to propagate, the
+        ``UniqueViolation`` itself rolls the transaction back and becomes an ``IntegrityError``.
+        """
+        if self.datastore.enable_db_functions or not stored_events:
+            inserted: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return inserted
+        with (
+            self.datastore.get_connection() as conn,
+            conn.pipeline() as pipeline,
+            conn.transaction(),
+        ):
+            with conn.cursor() as curs:
+                self._insert_events(curs, stored_events, **kwargs)
+            # A cursor of its own, as in the library: its results are the inserted ids.
+            with conn.cursor() as curs:
+                self._insert_stored_events(curs, stored_events, **kwargs)
+                pipeline.sync()
+                return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

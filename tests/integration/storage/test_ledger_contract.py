@@ -197,6 +197,25 @@ def test_a_batch_repeating_a_stored_record_is_refused_whole(ledger: IngestLedger
     assert ledger.resume_offset(TOPIC, 0) == 0
 
 
+def test_a_large_batch_repeating_a_stored_record_is_a_conflict_not_an_outage(
+    ledger: IngestLedger,
+) -> None:
+    # PostgreSQL answers before a large transaction is all sent; that answer must still be
+    # told apart from an outage, which the worker would retry for ever.
+    many = records(*(f"s{n}" for n in range(20_000)))
+    first = batch_after(genesis(), many[:1])
+    record(ledger, first, offset=0)
+
+    with pytest.raises(BatchConflictError):
+        record(ledger, batch_after(ChainHead.after(first), many, offset=1), offset=1)
+    with pytest.raises(BatchConflictError):
+        record(ledger, batch_after(genesis(), many[1:], offset=1), offset=1)
+
+    record(ledger, batch_after(ChainHead.after(first), many[1:], offset=1), offset=1)
+    assert ledger.existing_record_ids(ids_of(many)) == set(ids_of(many))
+    assert ledger.resume_offset(TOPIC, 0) == 1
+
+
 def test_resume_offset_is_the_last_tracked_offset_of_each_partition(
     ledger: IngestLedger,
 ) -> None:
