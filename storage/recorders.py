@@ -141,9 +141,8 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
         instead, which looks like an outage and is retried forever. Left to propagate, the
         ``UniqueViolation`` itself rolls the transaction back and becomes an ``IntegrityError``.
         """
-        if self.datastore.enable_db_functions or not stored_events:
-            inserted: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-            return inserted
+        # The library's database-function variant is not taken: it would skip the tracking
+        # row and the record index, which are this class's reason to exist.
         with (
             self.datastore.get_connection() as conn,
             conn.pipeline() as pipeline,
@@ -151,6 +150,8 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
         ):
             with conn.cursor() as curs:
                 self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None  # as the library: only a tracking row, committed on leaving
             # A cursor of its own, as in the library: its results are the inserted ids.
             with conn.cursor() as curs:
                 self._insert_stored_events(curs, stored_events, **kwargs)
