@@ -10,6 +10,7 @@ with entity resolution, DTD loading and network access off.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -30,6 +31,11 @@ _FLAVOURS = {
 # The header ends where the first data set (or the structures) begin; nothing after it is read.
 _BODY = frozenset({"DataSet", "Structures"})
 _MAX_HEADER_ELEMENTS = 10_000
+# A DOCTYPE after the optional byte-order mark, XML declaration, processing instructions and
+# comments: where a prolog may declare one.
+_PROLOG_DOCTYPE = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*(?:(?:<\?.*?\?>|<!--.*?-->)\s*)*<!DOCTYPE", re.S
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,10 @@ def inspect_sdmx_ml(data: bytes) -> SdmxMlFacts:
             ):
                 break
     except etree.XMLSyntaxError as error:
+        # libxml2 2.14 stops at an entity's amplification limit before the root element:
+        # still a payload refused for its DTD, and said so.
+        if _PROLOG_DOCTYPE.match(data):
+            raise _doctype_refused() from None
         raise PayloadError("not-xml", f"not well-formed XML: {error}") from None
     if root is None:
         raise PayloadError("not-xml", "the payload holds no XML element")
@@ -91,11 +101,15 @@ def _localname(element: etree._Element) -> str:
 def _refuse_doctype(element: etree._Element) -> None:
     info = element.getroottree().docinfo
     if info.doctype or info.internalDTD is not None:
-        raise PayloadError(
-            "xml-doctype",
-            "the XML declares a document type (DTD); SDMX-ML needs none and entity "
-            "declarations are not read, so the payload is refused",
-        )
+        raise _doctype_refused()
+
+
+def _doctype_refused() -> PayloadError:
+    return PayloadError(
+        "xml-doctype",
+        "the XML declares a document type (DTD); SDMX-ML needs none and entity "
+        "declarations are not read, so the payload is refused",
+    )
 
 
 def _id_in_urn(urn: str) -> str:

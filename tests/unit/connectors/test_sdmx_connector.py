@@ -313,6 +313,24 @@ def test_entity_expansion_is_refused_before_it_can_grow() -> None:
     assert caught.value.reason == "xml-doctype"
 
 
+def test_a_dtd_the_parser_stops_in_is_refused_as_a_dtd_wherever_the_prolog_puts_it() -> None:
+    # An entity reference before its declaration stops the parser inside the DTD; behind a
+    # byte-order mark, a comment and a processing instruction it is still the prolog's DTD.
+    broken_dtd = b'<!DOCTYPE m [<!ENTITY a "&b;"> <!ENTITY b "x">'
+    prolog = b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- a comment -->\n<?pi data?>\n'
+    for data in (broken_dtd, prolog + broken_dtd):
+        with pytest.raises(PayloadError) as caught:
+            parse_sdmx(data, DATASET)
+        assert caught.value.reason == "xml-doctype", data
+
+
+def test_malformed_xml_that_only_mentions_a_doctype_is_not_xml() -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_sdmx(b"<m>the text <!DOCTYPE is not a declaration here</m", DATASET)
+
+    assert caught.value.reason == "not-xml"
+
+
 def test_external_entities_cannot_read_local_files(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("s3cr3t-value")
