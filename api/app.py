@@ -96,8 +96,13 @@ def create_app(
     # Server spans through the global tracer provider, which the entry point or a test sets
     # up; request metrics come from RouteTelemetry, whose route templates are right.
     app.add_middleware(RouteTelemetry, paths=lambda: list(app.openapi()["paths"]))
+    # No span per ASGI send or receive: a server-sent-event stream writes for hours, and
+    # would add one to its request's trace for every page it sends.
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls=",".join(UNTIMED), meter_provider=NoOpMeterProvider()
+        app,
+        excluded_urls=",".join(UNTIMED),
+        meter_provider=NoOpMeterProvider(),
+        exclude_spans=["receive", "send"],
     )
     # Outermost, so an oversized body is refused before anything reads it.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -121,6 +121,11 @@ async def test_one_record_is_one_trace_from_connector_through_worker_to_api(
         for link in server.links
     ] == [(root.trace_id, root.span_id)]
     assert server.resource.attributes["service.name"] == "baylink-tests"
+    # A request is its server span, without one per ASGI send or receive: a server-sent-event
+    # stream would otherwise add a span to its trace for every page it writes.
+    finished = [s.name for s in api_spans.get_finished_spans()]
+    assert "GET /v1/datasets/{dataset_id}/records" in finished
+    assert [name for name in finished if name.endswith((" send", " receive"))] == []
 
 
 def _only(spans: list[ReceivedSpan], name: str, kind: SpanKind) -> ReceivedSpan:
