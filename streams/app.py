@@ -18,7 +18,7 @@ import faust
 from faust.types import TP
 
 from streams import faults
-from streams.ingest_telemetry import consumer_lag
+from streams.ingest_telemetry import consumer_lag, store_retries
 from streams.kafka_transport import KafkaApp
 from streams.message_reading import Message
 from streams.processor import IngestProcessor
@@ -74,6 +74,7 @@ def create_app(
         # Positions are re-read from the store: it, not Kafka's offset, says where to resume.
         processor.forget()
         consumer_lag.forget()
+        store_retries.forget()
 
     app.on_partitions_revoked.connect(cast(Any, on_rebalance))
     app.on_partitions_assigned.connect(cast(Any, on_rebalance))
@@ -143,16 +144,18 @@ async def _process_until_stored(
     while True:
         try:
             await asyncio.to_thread(processor.process_many, topic, partition, messages, pending)
+            store_retries.stored(topic, partition)
             # Stored, but Kafka's offsets are not yet committed: a crash here means redelivery.
             faults.reached(faults.AFTER_STORE_COMMIT)
             return
         except Exception as error:  # the store is down or busy: wait, never skip the messages
             log.error(
-                "could not store %s[%s]@%s..%s, retrying in %.1fs: %s",
+                "could not store %s[%s]@%s..%s (attempt %d), retrying in %.1fs: %s",
                 topic,
                 partition,
                 messages[0].offset,
                 messages[-1].offset,
+                store_retries.failed(topic, partition),
                 delay,
                 error,
             )

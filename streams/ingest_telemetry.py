@@ -78,6 +78,48 @@ _meter.create_observable_gauge(
 )
 
 
+class StoreRetries:
+    """Attempts in a row that failed to store each partition's messages. The worker retries a
+    store it cannot reach for ever, by design, so above 0 the partition is stalled; this is
+    what shows it on a dashboard rather than only in the log."""
+
+    def __init__(self) -> None:
+        self._failed: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def failed(self, topic: str, partition: int) -> int:
+        """One more failed attempt; returns how many in a row."""
+        with self._lock:
+            count = self._failed[(topic, partition)] = self._failed.get((topic, partition), 0) + 1
+            return count
+
+    def stored(self, topic: str, partition: int) -> None:
+        with self._lock:
+            if (topic, partition) in self._failed:
+                self._failed[(topic, partition)] = 0
+
+    def forget(self) -> None:
+        with self._lock:
+            self._failed.clear()
+
+    def snapshot(self) -> dict[tuple[str, int], int]:
+        with self._lock:
+            return dict(self._failed)
+
+    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for (topic, partition), count in sorted(self.snapshot().items()):
+            yield Observation(count, {"topic": topic, "partition": partition})
+
+
+store_retries = StoreRetries()
+_meter.create_observable_gauge(
+    "baylink.ingest.store.failed_attempts",
+    callbacks=[store_retries.observe],
+    unit="{attempt}",
+    description="Failed attempts in a row to store a partition's messages (0 once stored)",
+)
+
+
 def count_outcome(
     dataset_id: str,
     source_region: str,
