@@ -115,10 +115,18 @@ def _render(view: PlatformStatus) -> Group:
         )
 
     lag = Table(title=f"consumer lag (total {view.total_lag:,})", title_justify="left")
-    for column in ("topic", "partition", "lag"):
-        lag.add_column(column, justify="left" if column == "topic" else "right")
-    for topic, partition, behind in view.lag:
-        lag.add_row(topic, str(partition), f"{behind:,}")
+    for column in ("topic", "partition", "lag", "store"):
+        lag.add_column(column, justify="left" if column in ("topic", "store") else "right")
+    partitions = sorted({(t, p) for t, p, _ in view.lag} | view.stalled.keys())
+    behind = {(t, p): n for t, p, n in view.lag}
+    for topic, partition in partitions:
+        attempts = view.stalled.get((topic, partition))
+        lag.add_row(
+            topic,
+            str(partition),
+            f"{behind[(topic, partition)]:,}" if (topic, partition) in behind else "-",
+            "ok" if attempts is None else f"[red]failing, {attempts} attempts[/red]",
+        )
 
     api = Table(title="api", title_justify="left")
     for column in ("route", "status", "requests", "mean ms"):

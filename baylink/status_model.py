@@ -16,6 +16,8 @@ ACCEPTED = "baylink_records_accepted_total"
 REJECTED = "baylink_records_rejected_total"
 DUPLICATE = "baylink_records_duplicate_total"
 LAG = "baylink_consumer_lag"
+# Failed attempts in a row to store a partition's messages (streams/ingest_telemetry.py).
+FAILED_ATTEMPTS = "baylink_ingest_store_failed_attempts"
 SNAPSHOT_AGE = "baylink_snapshot_age_seconds"
 # The API's request histogram (api/route_telemetry.py).
 HTTP_COUNT = "baylink_api_request_duration_seconds_count"
@@ -59,6 +61,8 @@ class PlatformStatus:
     datasets: dict[str, DatasetStatus]
     lag: list[tuple[str, int, int]]
     routes: list[RouteStatus]
+    # Partitions whose messages the worker is failing to store, with the attempts so far.
+    stalled: dict[tuple[str, int], int] = field(default_factory=dict)
 
     @property
     def total_lag(self) -> int:
@@ -80,6 +84,10 @@ class PlatformStatus:
             },
             "lag": [{"topic": t, "partition": p, "lag": n} for t, p, n in self.lag],
             "total_lag": self.total_lag,
+            "stalled": [
+                {"topic": t, "partition": p, "failed_attempts": n}
+                for (t, p), n in sorted(self.stalled.items())
+            ],
             "api": [
                 {"route": r.route, "status": r.status, "requests": r.requests, "mean_ms": r.mean_ms}
                 for r in self.routes
@@ -131,7 +139,12 @@ def platform_status(
         for (name, labels), value in merged.items()
         if name == LAG
     )
-    return PlatformStatus(components, dict(datasets), lag, _routes(merged))
+    stalled = {
+        (_label(labels, "topic"), int(_label(labels, "partition") or 0)): int(value)
+        for (name, labels), value in merged.items()
+        if name == FAILED_ATTEMPTS and value > 0
+    }
+    return PlatformStatus(components, dict(datasets), lag, _routes(merged), stalled)
 
 
 def _routes(samples: Samples) -> list[RouteStatus]:

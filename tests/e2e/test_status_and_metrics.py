@@ -86,6 +86,7 @@ def test_metrics_and_status_count_a_known_workload_exactly(tmp_path: Path) -> No
     assert readings["duplicates"] == 30
     assert 0 <= readings["snapshot_age_seconds"] < 60
     assert status["total_lag"] == 0
+    assert status["stalled"] == []
     assert {"topic": f"baylink.ingest.{DATASET}.v1", "partition": 0, "lag": 0} in status["lag"]
     routes = {(r["route"], r["status"]): r["requests"] for r in status["api"]}
     assert routes[("/v1/datasets", "200")] == 3
