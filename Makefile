@@ -7,20 +7,34 @@ BIN := $(VENV)/bin
 TYPED := $(foreach dir,domain streams connectors storage api observability baylink tests benchmarks,\
 	$(if $(shell find $(dir) -name '*.py' -print -quit 2>/dev/null),$(dir)))
 
-.PHONY: venv install lint typecheck imports test check phoenix-check up demo
+.PHONY: venv install constraints lint typecheck imports test check phoenix-check up demo
 
 venv: $(BIN)/python
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstalls only when the project's dependencies change.
+# Reinstalls only when the project's dependencies change. The versions are those of
+# constraints.txt, which `make check` last passed with: a new release of a dependency cannot
+# turn CI red until `make constraints` takes it in.
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+# The newest versions pyproject.toml allows, installed into a scratch environment and written
+# to constraints.txt; run `make check` (after `rm -rf .venv`) before committing the result.
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --quiet --upgrade pip
+	.venv-constraints/bin/python -m pip install --quiet -e '.[dev]'
+	head -n 3 constraints.txt > constraints.txt.new
+	.venv-constraints/bin/python -m pip freeze --exclude-editable >> constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-constraints
 
 lint: install
 	$(BIN)/ruff check .
