@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Self
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -44,79 +45,68 @@ ingest_delay = _meter.create_histogram(
 )
 
 
-class ConsumerLag:
-    """Messages each assigned partition still has to store, as the worker last saw them."""
+class PartitionGauge:
+    """A number per assigned partition, observed as a gauge labelled by topic and partition."""
 
     def __init__(self) -> None:
-        self._lag: dict[tuple[str, int], int] = {}
+        self._values: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
-
-    def update(self, topic: str, partition: int, lag: int) -> None:
-        with self._lock:
-            self._lag[(topic, partition)] = max(lag, 0)
 
     def forget(self) -> None:
         """Partitions were revoked: this worker no longer speaks for them."""
         with self._lock:
-            self._lag.clear()
+            self._values.clear()
 
     def snapshot(self) -> dict[tuple[str, int], int]:
         with self._lock:
-            return dict(self._lag)
+            return dict(self._values)
 
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
-        for (topic, partition), lag in sorted(self.snapshot().items()):
-            yield Observation(lag, {"topic": topic, "partition": partition})
+        for (topic, partition), value in sorted(self.snapshot().items()):
+            yield Observation(value, {"topic": topic, "partition": partition})
+
+    def registered(self, name: str, unit: str, description: str) -> Self:
+        _meter.create_observable_gauge(
+            name, callbacks=[self.observe], unit=unit, description=description
+        )
+        return self
 
 
-consumer_lag = ConsumerLag()
-_meter.create_observable_gauge(
-    "baylink.consumer.lag",
-    callbacks=[consumer_lag.observe],
-    unit="{message}",
-    description="Messages of a partition not yet stored by its worker",
+class ConsumerLag(PartitionGauge):
+    """Messages each assigned partition still has to store, as the worker last saw them."""
+
+    def update(self, topic: str, partition: int, lag: int) -> None:
+        with self._lock:
+            self._values[(topic, partition)] = max(lag, 0)
+
+
+consumer_lag = ConsumerLag().registered(
+    "baylink.consumer.lag", "{message}", "Messages of a partition not yet stored by its worker"
 )
 
 
-class StoreRetries:
+class StoreRetries(PartitionGauge):
     """Attempts in a row that failed to store each partition's messages. The worker retries a
     store it cannot reach for ever, by design, so above 0 the partition is stalled; this is
     what shows it on a dashboard rather than only in the log."""
 
-    def __init__(self) -> None:
-        self._failed: dict[tuple[str, int], int] = {}
-        self._lock = threading.Lock()
-
     def failed(self, topic: str, partition: int) -> int:
         """One more failed attempt; returns how many in a row."""
         with self._lock:
-            count = self._failed[(topic, partition)] = self._failed.get((topic, partition), 0) + 1
+            key = (topic, partition)
+            count = self._values[key] = self._values.get(key, 0) + 1
             return count
 
     def stored(self, topic: str, partition: int) -> None:
         with self._lock:
-            if (topic, partition) in self._failed:
-                self._failed[(topic, partition)] = 0
-
-    def forget(self) -> None:
-        with self._lock:
-            self._failed.clear()
-
-    def snapshot(self) -> dict[tuple[str, int], int]:
-        with self._lock:
-            return dict(self._failed)
-
-    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
-        for (topic, partition), count in sorted(self.snapshot().items()):
-            yield Observation(count, {"topic": topic, "partition": partition})
+            if (topic, partition) in self._values:
+                self._values[(topic, partition)] = 0
 
 
-store_retries = StoreRetries()
-_meter.create_observable_gauge(
+store_retries = StoreRetries().registered(
     "baylink.ingest.store.failed_attempts",
-    callbacks=[store_retries.observe],
-    unit="{attempt}",
-    description="Failed attempts in a row to store a partition's messages (0 once stored)",
+    "{attempt}",
+    "Failed attempts in a row to store a partition's messages (0 once stored)",
 )
 
 
