@@ -211,10 +211,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.event_store or f"sqlite:///{Path(tmp) / 'events.sqlite'}"
-        objects = open_object_store(f"file://{Path(tmp) / 'objects'}")
+        objects_url = f"file://{Path(tmp) / 'objects'}"
         say(f"building {args.events:,} ingest messages of {args.rows_per_batch} rows ...")
         began = time.perf_counter()
-        build_apart(url, f"file://{Path(tmp) / 'objects'}", args.events, args.rows_per_batch)
+        build_apart(url, objects_url, args.events, args.rows_per_batch)
+        objects = open_object_store(objects_url)
         build_seconds = time.perf_counter() - began
         ledger = AuditLedger(url)
         try:
