@@ -149,13 +149,14 @@ async def _process_until_stored(
             faults.reached(faults.AFTER_STORE_COMMIT)
             return
         except Exception as error:  # the store is down or busy: wait, never skip the messages
+            attempt = store_retries.failed(topic, partition)
             log.error(
                 "could not store %s[%s]@%s..%s (attempt %d), retrying in %.1fs: %s",
                 topic,
                 partition,
                 messages[0].offset,
                 messages[-1].offset,
-                store_retries.failed(topic, partition),
+                attempt,
                 delay,
                 error,
             )
