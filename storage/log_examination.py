@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any, TypeVar
 from uuid import UUID
 
+import msgspec
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
 
@@ -90,12 +91,13 @@ def decoded(notification: Notification, mapper: Mapper[UUID], kind: type[_E]) ->
         ) from None
     if not isinstance(event, kind):
         raise FindingError("undecodable_event", f"the stored event is not a {kind.__name__}")
-    # The library fills an event's attributes from whatever the state holds.
-    missing = _field_names(event.__class__) - vars(event).keys()
-    if missing:
+    # The library fills an event's attributes from whatever the state holds. Comparing the
+    # keys view with the names allocates nothing; a set difference did, for every event.
+    names, attributes = _field_names(event.__class__), vars(event).keys()
+    if not attributes >= names:
         raise FindingError(
             "undecodable_event",
-            f"the stored {notification.topic} event lacks {', '.join(sorted(missing))}",
+            f"the stored {notification.topic} event lacks {', '.join(sorted(names - attributes))}",
         )
     return event
 
@@ -122,7 +124,7 @@ class _Range:
     index: int
     first: int
     last: int
-    future: Future[list[Examined] | None] | None  # None: no worker was asked
+    future: Future[bytes | None] | None  # None: no worker was asked
     examined: list[Examined] | None = None  # when the pass examined it itself
 
 
@@ -193,16 +195,18 @@ class ExaminingPool:
             return entry.examined
         if entry.future is not None:
             try:
-                examined = entry.future.result()
+                sent = entry.future.result()
             except BrokenProcessPool:
                 # A worker died (killed, out of memory): the pass goes on by itself.
                 self._broken = True
             else:
-                if examined is None:  # claimed by the pass, which then examined it
+                if sent is None:  # claimed by the pass, which then examined it
                     raise RuntimeError(
                         f"log positions {entry.first} to {entry.last} went unexamined"
                     )
-                return examined
+                examined = received(sent)
+                if examined is not None:
+                    return examined
         ledger = self._ledger
         return _examine(ledger.recorder, ledger.mapper, entry.first, entry.last)
 
@@ -250,8 +254,77 @@ def _start_worker(event_store_url: str, claims: Any) -> None:
     _worker["claims"] = claims
 
 
-def _examine_range(index: int, window: int, first: int, last: int) -> list[Examined] | None:
+def _examine_range(index: int, window: int, first: int, last: int) -> bytes | None:
     if not _claim(_worker["claims"], index, window):
         return None  # the pass got to it first
     ledger: AuditLedger = _worker["ledger"]
-    return _examine(ledger.recorder, ledger.mapper, first, last)
+    return sendable(_examine(ledger.recorder, ledger.mapper, first, last))
+
+
+# A range's examined events go from a worker to the pass as msgpack that msgspec decodes
+# straight into the tuples and BatchFacts the pass links: pickling them cost the worker about
+# 2 µs an event and the pass about 1. The few events that are neither plain nor a batch go
+# beside the rest, by their index in the range: findings, and the stored events of heads and
+# snapshot publications (originator id as text, whether it was a UUID, version, topic, state).
+_Sent = tuple[
+    list[tuple[int, bytes, int, BatchFacts | None]],
+    dict[int, tuple[str, str]],
+    dict[int, tuple[str, bool, int, str, bytes]],
+]
+_send_encoder = msgspec.msgpack.Encoder()
+_sent_decoder = msgspec.msgpack.Decoder(_Sent)
+UNSENDABLE = b""  # a range whose examination msgpack cannot carry: the pass examines it again
+
+
+def sendable(examined: list[Examined]) -> bytes:
+    """``examined`` as the pass receives it from a worker."""
+    entries = examined
+    found: dict[int, Any] = {}
+    in_order: dict[int, tuple[str, bool, int, str, bytes]] = {}
+    for index, (position, leaf, kind, rest) in enumerate(examined):
+        if kind < IN_ORDER:
+            continue
+        if entries is examined:
+            entries = list(examined)
+        entries[index] = position, leaf, kind, None
+        if kind == FOUND:
+            found[index] = rest
+        else:
+            stored: Notification = rest
+            at = stored.originator_id
+            in_order[index] = (
+                str(at),
+                isinstance(at, UUID),
+                stored.originator_version,
+                stored.topic,
+                stored.state,
+            )
+    try:
+        return _send_encoder.encode((entries, found, in_order))
+    except (msgspec.EncodeError, TypeError, OverflowError):
+        return UNSENDABLE
+
+
+def received(sent: bytes) -> list[Examined] | None:
+    """What a worker sent, as it examined it; None if a value did not survive the trip (a
+    tampered event's field of another type than the one examining expects), so the pass
+    examines the range again itself."""
+    try:
+        entries, found, in_order = _sent_decoder.decode(sent)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    examined: list[Examined] = entries
+    for index, rest in found.items():
+        position, leaf, kind, _ = examined[index]
+        examined[index] = position, leaf, kind, rest
+    for index, (at, was_uuid, version, topic, state) in in_order.items():
+        position, leaf, kind, _ = examined[index]
+        stored = Notification(
+            id=position,
+            originator_id=UUID(at) if was_uuid else at,
+            originator_version=version,
+            topic=topic,
+            state=state,
+        )
+        examined[index] = position, leaf, kind, stored
+    return examined
