@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
 from eventsourcing.persistence import Notification
 from hypothesis import given
 from hypothesis import strategies as st
@@ -92,7 +93,7 @@ def test_a_range_arrives_as_it_was_examined(examined: list[Examined]) -> None:
 
 def batch(**changes: Any) -> Examined:
     facts = BatchFacts(uuid4().bytes, 3, "a" * 64, "b" * 64, "ds", 0, 5, 0, 15, 0, None, None)
-    return 7, b"\x01" * 32, BATCH, facts._replace(**changes)
+    return 7, b"\x01" * 32, BATCH, msgspec.structs.replace(facts, **changes)
 
 
 def test_a_value_of_another_kind_than_examining_expects_is_not_carried() -> None:
