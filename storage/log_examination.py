@@ -74,8 +74,8 @@ def examine(notification: Notification, mapper: Mapper[UUID]) -> Examined:
 
 
 class StoredBatch(msgspec.Struct):
-    """A stored ``BatchRecorded`` event's state as stored. The values are as untyped: what
-    is wrong with them is for the batch's hash and the checks after it to find."""
+    """A stored ``BatchRecorded`` event's state, its values left untyped: what is wrong with
+    them is for the batch's hash and the checks after it to find, as with the event."""
 
     timestamp: Any
     dataset_id: Any
