@@ -34,8 +34,8 @@ from domain.tree_head_log import TREE_HEAD_LOG_ID, TreeHeadLog
 from storage.catalog import Catalog
 from storage.errors import StorageError
 from storage.evidence_bundle import DEFAULT_MAX_EVENTS
+from storage.examining_pool import ExaminingPool, default_workers
 from storage.head_timestamps import load_trust_anchors
-from storage.log_examination import ExaminingPool, default_workers
 from storage.log_replay import (
     LogReplay,
     ReplayLedger,

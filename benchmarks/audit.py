@@ -54,8 +54,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from domain.dataset import DatasetDefinition
 from domain.provenance import Provenance
 from storage.catalog import Catalog
+from storage.examining_pool import ExaminingPool, default_workers
 from storage.ingestion import IngestLedger
-from storage.log_examination import ExaminingPool, default_workers
 from storage.log_verifier import AuditLedger, LogVerifier
 from storage.object_store import ObjectStore
 from storage.object_store_factory import open_object_store

@@ -8,14 +8,6 @@ the results in log order.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-import os
-import sys
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 from uuid import UUID
@@ -152,154 +144,10 @@ class AuditLedger(LedgerApplication):
     """The verifier's view of the shared store: it only reads."""
 
 
-def default_workers() -> int:
-    """One worker per core, at most four, and none on one core: the pass links in order and
-    examines ranges itself whenever the workers are behind, so it is idle only while it
-    waits for the range it needs next."""
-    cores = os.cpu_count() or 1
-    return min(4, cores) if cores > 1 else 0
-
-
-@dataclass(slots=True)
-class _Range:
-    index: int
-    first: int
-    last: int
-    future: Future[bytes | None] | None  # None: no worker was asked
-    examined: list[Examined] | None = None  # when the pass examined it itself
-
-
-class ExaminingPool:
-    """Worker processes, each with its own connection to the store, that examine ranges of
-    ``span`` log positions ahead of the pass. The pass examines a range itself whenever no
-    worker has begun it, so it never waits on a worker that is still starting or busy."""
-
-    def __init__(self, event_store_url: str, workers: int, span: int = 1000) -> None:
-        if workers < 1:
-            raise ValueError(f"an examining pool needs at least one worker, not {workers}")
-        self._span = span
-        self._window = 4 * workers
-        # Forking starts a worker in milliseconds where spawning re-imports for most of a
-        # second; only Linux forks safely with the libraries loaded.
-        context = multiprocessing.get_context(
-            "fork" if sys.platform.startswith("linux") else "spawn"
-        )
-        # Per slot of the window, the last range index claimed through it.
-        self._claims = context.Array("q", [-1] * self._window)
-        self._executor = ProcessPoolExecutor(
-            workers,
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(event_store_url, self._claims),
-        )
-        self._next_index = 0
-        self._broken = False
-        # The pass's own connection, for the ranges it examines itself.
-        self._ledger = AuditLedger(event_store_url)
-
-    def worker_pids(self) -> list[int]:
-        """The worker processes running now (they start with the first range asked for)."""
-        processes = list(self._executor._processes.values())
-        return [process.pid for process in processes if process.pid is not None]
-
-    def position(self) -> int:
-        """The newest position in the store."""
-        return self._ledger.position()
-
-    def examined(self, start: int, stop: int) -> Iterator[Examined]:
-        """Every stored event from ``start`` through ``stop``, examined, in log order."""
-        ranges = deque[_Range]()
-        next_start = start
-        while ranges or next_start <= stop:
-            while next_start <= stop and len(ranges) < self._window:
-                last = min(stop, next_start + self._span - 1)
-                index, self._next_index = self._next_index, self._next_index + 1
-                future = None
-                if not self._broken:
-                    try:
-                        future = self._executor.submit(
-                            _examine_range, index, self._window, next_start, last
-                        )
-                    except BrokenProcessPool:
-                        self._broken = True
-                ranges.append(_Range(index, next_start, last, future))
-                next_start = last + 1
-            head = ranges[0]
-            # Rather than wait, examine a range no worker has begun, the next one first.
-            while head.examined is None and not _done(head) and self._take_one(ranges):
-                pass
-            ranges.popleft()
-            yield from self._result(head)
-
-    def _result(self, entry: _Range) -> list[Examined]:
-        if entry.examined is not None:
-            return entry.examined
-        if entry.future is not None:
-            try:
-                sent = entry.future.result()
-            except BrokenProcessPool:
-                # A worker died (killed, out of memory): the pass goes on by itself.
-                self._broken = True
-            else:
-                if sent is None:  # claimed by the pass, which then examined it
-                    raise RuntimeError(
-                        f"log positions {entry.first} to {entry.last} went unexamined"
-                    )
-                examined = received(sent)
-                if examined is not None:
-                    return examined
-        ledger = self._ledger
-        return _examine(ledger.recorder, ledger.mapper, entry.first, entry.last)
-
-    def _take_one(self, ranges: deque[_Range]) -> bool:
-        """Examine the first range of ``ranges`` that nobody has claimed; False if none."""
-        for entry in ranges:
-            if entry.future is None:
-                continue  # no worker will take it: the pass examines it when it comes to it
-            if entry.examined is None and _claim(self._claims, entry.index, self._window):
-                ledger = self._ledger
-                entry.examined = _examine(ledger.recorder, ledger.mapper, entry.first, entry.last)
-                return True
-        return False
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        self._ledger.close()
-
-
-def _done(entry: _Range) -> bool:
-    return entry.future is None or entry.future.done()
-
-
-def _claim(claims: Any, index: int, window: int) -> bool:
-    """Take range ``index`` unless someone has; True if this caller now holds it."""
-    with claims.get_lock():
-        slot = index % window
-        if claims[slot] >= index:
-            return False
-        claims[slot] = index
-        return True
-
-
-def _examine(recorder: Any, mapper: Mapper[UUID], first: int, last: int) -> list[Examined]:
+def examine_range(recorder: Any, mapper: Mapper[UUID], first: int, last: int) -> list[Examined]:
+    """Every stored event from log position ``first`` through ``last``, examined."""
     notifications = recorder.select_notifications(first, last - first + 1, stop=last)
     return [examine(notification, mapper) for notification in notifications]
-
-
-# A worker process's own connection to the store and the shared claims.
-_worker: dict[str, Any] = {}
-
-
-def _start_worker(event_store_url: str, claims: Any) -> None:
-    _worker["ledger"] = AuditLedger(event_store_url)
-    _worker["claims"] = claims
-
-
-def _examine_range(index: int, window: int, first: int, last: int) -> bytes | None:
-    if not _claim(_worker["claims"], index, window):
-        return None  # the pass got to it first
-    ledger: AuditLedger = _worker["ledger"]
-    return sendable(_examine(ledger.recorder, ledger.mapper, first, last))
 
 
 # A range's examined events go from a worker to the pass as msgpack that msgspec decodes

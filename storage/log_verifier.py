@@ -32,6 +32,7 @@ from domain.snapshot import Manifest, SnapshotLog, snapshot_id_for
 from domain.tree_head import verify_tree_head
 from domain.tree_head_log import TreeHeadLog
 from storage.errors import CorruptObjectError, ObjectStoreError
+from storage.examining_pool import ExaminingPool
 from storage.head_timestamps import TimestampError, check_token
 from storage.log_examination import (
     BATCH,
@@ -41,7 +42,6 @@ from storage.log_examination import (
     PUBLISHED_TOPIC,
     AuditLedger,
     Examined,
-    ExaminingPool,
     FindingError,
     decoded,
     examine,

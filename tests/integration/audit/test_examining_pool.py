@@ -1,16 +1,21 @@
 """Worker processes examining the log ahead of a verifying pass change how fast it runs, never
-what it reports: the same findings in steps, when a worker dies, and with no worker at all."""
+what it reports: the same findings in steps, when a worker dies, and with no worker at all;
+and they end with the pass, however it ends."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from storage.log_examination import ExaminingPool
+from storage.examining_pool import ExaminingPool
 from storage.log_verifier import AuditLedger, LogVerifier, VerifyReport
 from storage.object_store_local import LocalObjectStore
 from tests.support.audited_store import NODE_KEY, build_store
@@ -77,3 +82,34 @@ def test_a_worker_killed_mid_pass_loses_nothing(built: tuple[str, LocalObjectSto
 def test_a_pool_needs_a_worker(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         ExaminingPool(f"sqlite:///{tmp_path / 'events.sqlite'}", workers=0)
+
+
+def running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_workers_end_when_the_pass_is_killed(built: tuple[str, LocalObjectStore]) -> None:
+    url, _ = built
+    script = (
+        "import time\n"
+        "from storage.examining_pool import ExaminingPool\n"
+        f"pool = ExaminingPool({url!r}, workers=2)\n"
+        "print(*pool.worker_pids(), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=root
+    ) as child:
+        assert child.stdout is not None
+        workers = [int(pid) for pid in child.stdout.readline().split()]
+        child.kill()
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert len(workers) == 2
+    assert not [pid for pid in workers if running(pid)]

@@ -13,7 +13,8 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.snapshot import Manifest, SnapshotLog
 from domain.tree_head_log import TreeHeadLog
-from storage.log_examination import BATCH, ExaminingPool, examine, received, sendable
+from storage.examining_pool import ExaminingPool
+from storage.log_examination import BATCH, examine, received, sendable
 from storage.log_verifier import AuditLedger, LogVerifier, VerifyReport
 from storage.object_store_local import LocalObjectStore
 from storage.tree_heads import HEAD_TOPIC
