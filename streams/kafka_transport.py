@@ -4,7 +4,8 @@ faust-streaming fixes the consumer's ``fetch_max_wait_ms`` at 1,500 ms. A broker
 a fetch for its whole wait when the partition was empty at the time of asking (Tansu does)
 then delays the first records of a burst by up to that long, and the last ones too.
 Kafka itself answers as soon as data arrives, so a shorter wait only means more empty
-answers while idle.
+answers while idle. Faust's own wait for the records it asks of the consumer is capped the
+same way (see ``_ConsumerThread.getmany``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any, ClassVar
 
 import aiokafka
 import faust
+from faust.transport.consumer import RecordMap
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import ConsumerT, TransportT
+from faust.types import TP, ConsumerT, TransportT
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -25,6 +27,18 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # The one setting the driver does not take from the app's configuration.
         consumer._fetch_max_wait_ms = _fetch_wait_of(self.app)
         return consumer
+
+    async def getmany(
+        self,
+        active_partitions: set[TP] | None,
+        timeout: float,  # noqa: ASYNC109 (Faust's signature)
+    ) -> RecordMap:
+        # Faust asks for the partitions whose buffers have room, waiting up to a second. A
+        # partition it set aside while its buffer was full and takes back meanwhile is left
+        # out until that wait ends, though the fetcher may hold its records already: the
+        # last messages of a burst then sat for most of a second (ADR 6).
+        wait = min(timeout, _fetch_wait_of(self.app) / 1000)
+        return await super().getmany(active_partitions, wait)
 
 
 class _Consumer(faust_aiokafka.Consumer):

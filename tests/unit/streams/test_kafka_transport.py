@@ -1,17 +1,20 @@
-"""The worker's consumer waits at most the configured time for a fetch, and is otherwise the
-one faust-streaming's aiokafka driver makes."""
+"""The worker's consumer waits at most the configured time for a fetch, and for the records
+Faust asks of it, and is otherwise the one faust-streaming's aiokafka driver makes."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiokafka
+import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.kafka_transport import KafkaApp
 
 
-async def _worker_consumer(fetch_max_wait_ms: int) -> aiokafka.AIOKafkaConsumer:
-    app = KafkaApp(
+def _app(fetch_max_wait_ms: int) -> KafkaApp:
+    return KafkaApp(
         "baylink-transport-test",
         broker="kafka://127.0.0.1:9",
         fetch_max_wait_ms=fetch_max_wait_ms,
@@ -19,6 +22,10 @@ async def _worker_consumer(fetch_max_wait_ms: int) -> aiokafka.AIOKafkaConsumer:
         web_enabled=False,
         autodiscover=False,
     )
+
+
+async def _worker_consumer(fetch_max_wait_ms: int) -> aiokafka.AIOKafkaConsumer:
+    app = _app(fetch_max_wait_ms)
     thread = app.consumer._thread  # type: ignore[attr-defined]
     consumer: aiokafka.AIOKafkaConsumer = thread._create_worker_consumer(app.transport)
     return consumer
@@ -33,3 +40,24 @@ def test_the_consumer_fetch_wait_is_the_configured_one() -> None:
     # Everything else still comes from the app's configuration through the driver.
     assert short._max_partition_fetch_bytes == 3 * 1024 * 1024
     assert short._group_id == "baylink-transport-test"
+
+
+def test_records_are_waited_for_no_longer_than_a_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Faust waits up to a second, for the partitions it asked for when the wait began.
+    waits: list[float] = []
+
+    async def driver_getmany(self: Any, active_partitions: Any, *wait: float) -> dict[Any, Any]:
+        waits.extend(wait)
+        return {}
+
+    monkeypatch.setattr(faust_aiokafka.AIOKafkaConsumerThread, "getmany", driver_getmany)
+
+    async def ask(fetch_max_wait_ms: int, seconds: float) -> None:
+        thread = _app(fetch_max_wait_ms).consumer._thread  # type: ignore[attr-defined]
+        await thread.getmany(None, seconds)
+
+    asyncio.run(ask(40, 1.0))
+    asyncio.run(ask(900, 1.0))
+    asyncio.run(ask(900, 0.2))
+
+    assert waits == [0.04, 0.9, 0.2]
