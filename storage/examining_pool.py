@@ -73,7 +73,8 @@ class ExaminingPool:
             if sys.platform.startswith("linux")
             else multiprocessing.get_context("spawn")
         )
-        self._shared = context.Array("q", [0, -1, 0, 0, -1, 0, 0])
+        # All zero: no job, so no range may be taken until ``examined`` sets one.
+        self._shared = context.Array("q", [0] * _SLOTS)
         # A wake-up call for idle workers, at most one each outstanding.
         self._wake = context.BoundedSemaphore(workers)
         for _ in range(workers):
@@ -178,12 +179,11 @@ class ExaminingPool:
         if not self._readers:
             self._broken = True
             return
-        sentinels = {p.sentinel: p for p in self._readers.values()}
+        sentinels = [p.sentinel for p in self._readers.values()]
         ready = wait([*self._readers, *sentinels], timeout=None if block else 0)
-        for item in ready:
-            if item in sentinels:
-                self._give_up()
-                return
+        if any(item in sentinels for item in ready):
+            self._give_up()
+            return
         for reader in ready:
             assert isinstance(reader, Connection)
             while reader.poll():
@@ -227,7 +227,7 @@ class ExaminingPool:
 
 
 def _widen(pipe: Connection) -> None:
-    with contextlib.suppress(AttributeError, OSError):
+    with contextlib.suppress(ImportError, AttributeError, OSError):  # Linux only
         import fcntl
 
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
