@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -69,6 +70,9 @@ def create_app(
         try:
             yield
         finally:
+            # A stream cancelled at shutdown leaves its store read running in a loop thread;
+            # closing a store beneath a running SQLite query crashes the process.
+            await asyncio.get_running_loop().shutdown_default_executor()
             provider.close()
             governance.close()
             access_log.close()

@@ -9,8 +9,10 @@ a rejection).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,8 +33,13 @@ _RETRY_FIRST, _RETRY_MAX = 0.2, 10.0
 
 
 def create_app(
-    settings: StreamsSettings, topics: Sequence[str], processor: IngestProcessor
+    settings: StreamsSettings,
+    topics: Sequence[str],
+    processor: IngestProcessor,
+    store_threads: Executor,
 ) -> faust.App:
+    """The app; the processor's store calls run in ``store_threads``, which the caller shuts
+    down (waiting) before closing the store: stopping cancels the agent, not its thread."""
     app = KafkaApp(
         settings.app_id,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
@@ -63,10 +70,10 @@ def create_app(
         group_size = settings.store_messages if processor.pool is not None else None
         async for events in stream.take_events(settings.take_messages, settings.take_seconds):
             groups = _by_partition(events, group_size)
-            pending = await _start_reading(processor, groups)
+            pending = await _start_reading(processor, groups, store_threads)
             for index, (topic_name, partition, messages) in enumerate(groups):
                 await _process_until_stored(
-                    processor, topic_name, partition, messages, pending.get(index)
+                    processor, store_threads, topic_name, partition, messages, pending.get(index)
                 )
                 _note_lag(app, topic_name, partition, messages[-1].offset)
 
@@ -116,17 +123,20 @@ def _by_partition(
 
 
 async def _start_reading(
-    processor: IngestProcessor, groups: Sequence[tuple[str, int, list[Message]]]
+    processor: IngestProcessor,
+    groups: Sequence[tuple[str, int, list[Message]]],
+    threads: Executor,
 ) -> dict[int, PendingReadings]:
     """Readings under way, by group; a group whose reading could not start (the catalog is
     unreachable) has none and is read when it is processed, with its retries."""
     if processor.pool is None:
         return {}  # read in the storing thread: nothing would run beside it
+    loop = asyncio.get_running_loop()
     pending = {}
     for index, (topic, partition, messages) in enumerate(groups):
         try:
-            pending[index] = await asyncio.to_thread(
-                processor.start_reading, topic, partition, messages
+            pending[index] = await loop.run_in_executor(
+                threads, processor.start_reading, topic, partition, messages
             )
         except Exception as error:
             log.warning("could not start reading %s[%s]: %s", topic, partition, error)
@@ -135,15 +145,18 @@ async def _start_reading(
 
 async def _process_until_stored(
     processor: IngestProcessor,
+    threads: Executor,
     topic: str,
     partition: int,
     messages: list[Message],
     pending: PendingReadings | None = None,
 ) -> None:
+    loop = asyncio.get_running_loop()
     delay = _RETRY_FIRST
     while True:
         try:
-            await asyncio.to_thread(processor.process_many, topic, partition, messages, pending)
+            store = functools.partial(processor.process_many, topic, partition, messages, pending)
+            await loop.run_in_executor(threads, store)
             store_retries.stored(topic, partition)
             # Stored, but Kafka's offsets are not yet committed: a crash here means redelivery.
             faults.reached(faults.AFTER_STORE_COMMIT)

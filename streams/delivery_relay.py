@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -32,6 +34,8 @@ from storage.subscriptions import SubscriptionInfo, Subscriptions
 from streams.publisher import make_producer
 
 log = logging.getLogger("baylink.streams.delivery")
+
+T = TypeVar("T")
 
 CLOUDEVENTS_JSON = b"application/cloudevents+json"
 
@@ -132,8 +136,13 @@ class DeliveryRelay:
         self.subscriptions = Subscriptions(event_store_url)
         self.fence = fence_for(event_store_url)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # The relay's own threads for store calls, so that closing can wait for them.
+        self._store_threads = ThreadPoolExecutor(thread_name_prefix="baylink-delivery")
 
     def close(self) -> None:
+        # A follower cancelled by stopping leaves its store call running in a thread; closing
+        # the store beneath a running SQLite query crashes the process.
+        self._store_threads.shutdown(wait=True)
         self.feed.close()
         self.log.close()
         self.subscriptions.close()
@@ -151,8 +160,14 @@ class DeliveryRelay:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
             self._tasks.clear()
 
+    async def _in_thread(self, call: Callable[..., T], *args: object, **kwargs: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._store_threads, functools.partial(call, *args, **kwargs)
+        )
+
     async def _start_followers(self, stop: asyncio.Event) -> None:
-        for info in await asyncio.to_thread(self.subscriptions.subscriptions):
+        for info in await self._in_thread(self.subscriptions.subscriptions):
             sid = info.terms.subscription_id
             running = self._tasks.get(sid)
             if running is not None and not running.done():
@@ -164,7 +179,7 @@ class DeliveryRelay:
         """Deliver one subscription until it is no longer active or the relay stops."""
         refusals = 0
         while not stop.is_set():
-            info = await asyncio.to_thread(self.subscriptions.subscription, subscription_id)
+            info = await self._in_thread(self.subscriptions.subscription, subscription_id)
             if info.state is not SubscriptionState.ACTIVE:
                 log.info("subscription %s is %s: delivery stops", subscription_id, info.state)
                 return
@@ -203,8 +218,8 @@ class DeliveryRelay:
 
     async def _dead_letter(self, info: SubscriptionInfo, attempts: int, reason: str) -> None:
         sid = info.terms.subscription_id
-        position = await asyncio.to_thread(self.log.delivered_up_to, sid) + 1
-        await asyncio.to_thread(self.subscriptions.dead_letter, sid, position, attempts, reason)
+        position = await self._in_thread(self.log.delivered_up_to, sid) + 1
+        await self._in_thread(self.subscriptions.dead_letter, sid, position, attempts, reason)
         log.error(
             "subscription %s dead-lettered at log position %d after %d attempts: %s",
             sid,
@@ -216,13 +231,11 @@ class DeliveryRelay:
     async def deliver_once(self, info: SubscriptionInfo) -> bool:
         """Deliver the next page; False when there was nothing new (or delivery is stopped)."""
         sid = info.terms.subscription_id
-        after = await asyncio.to_thread(self.log.delivered_up_to, sid)
+        after = await self._in_thread(self.log.delivered_up_to, sid)
         # Decided and sent inside the fence: a revocation that has returned has seen this
         # page sent, or this page is decided after it (storage.delivery_fence).
-        async with held(self.fence.delivering()):
-            page = await asyncio.to_thread(
-                self.feed.page, info, after, self.settings.page_positions
-            )
+        async with held(self.fence.delivering(), self._in_thread):
+            page = await self._in_thread(self.feed.page, info, after, self.settings.page_positions)
             if page.stopped is not None:
                 log.info("subscription %s waits: %s", sid, page.stopped)
                 return False
@@ -233,18 +246,20 @@ class DeliveryRelay:
                     await self.channels[info.terms.channel].send(info, page.delivered)
                 except Exception as error:
                     raise ChannelFailedError(str(error) or type(error).__name__) from error
-        await asyncio.to_thread(self.log.record, info, page, after + 1, track=True)
+        await self._in_thread(self.log.record, info, page, after + 1, track=True)
         return True
 
 
 @contextlib.asynccontextmanager
-async def held(lock: AbstractContextManager[None]) -> AsyncIterator[None]:
+async def held(
+    lock: AbstractContextManager[None], in_thread: Callable[..., Awaitable[object]]
+) -> AsyncIterator[None]:
     """A blocking lock taken and given back in worker threads, held across awaits."""
-    await asyncio.to_thread(lock.__enter__)
+    await in_thread(lock.__enter__)
     try:
         yield
     finally:
-        await asyncio.to_thread(lock.__exit__, None, None, None)
+        await in_thread(lock.__exit__, None, None, None)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

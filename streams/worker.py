@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
@@ -57,13 +58,14 @@ def run_worker(
     ledger = IngestLedger(storage.event_store_url, streams.broker_epoch)
     topics = wait_for_datasets(catalog, streams.catalog_poll_seconds)
     processor = IngestProcessor(ledger, catalog, regions, pool=pool)
-    app = create_app(streams, topics, processor)
+    store_threads = ThreadPoolExecutor(thread_name_prefix="baylink-store")
+    app = create_app(streams, topics, processor, store_threads)
     catalog_changed = False
 
     @app.timer(interval=streams.catalog_poll_seconds)  # type: ignore[untyped-decorator]
     async def watch_catalog() -> None:
         nonlocal catalog_changed
-        current = await asyncio.to_thread(_topics, catalog)
+        current = await asyncio.get_running_loop().run_in_executor(store_threads, _topics, catalog)
         if current != topics and not catalog_changed:
             log.info("catalog changed (%d topics now); restarting the consumer", len(current))
             catalog_changed = True
@@ -77,6 +79,9 @@ def run_worker(
     except SystemExit:
         pass
     finally:
+        # Faust cancels the agent, not a store call under way in its thread: closing the
+        # store beneath a running SQLite query crashes the process.
+        store_threads.shutdown(wait=True)
         ledger.close()
         catalog.close()
     return catalog_changed

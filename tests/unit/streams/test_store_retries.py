@@ -4,6 +4,7 @@ as long as it is, and no longer once they are stored."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
@@ -54,7 +55,12 @@ def test_failed_attempts_count_up_while_the_store_fails_and_drop_to_zero_once_st
     store = _FailingStore(failures=2, reader=reader)
     messages = [Message(7, b"x", [])]
 
-    asyncio.run(_process_until_stored(cast(IngestProcessor, store), "ingest-topic", 3, messages))
+    with ThreadPoolExecutor() as threads:
+        asyncio.run(
+            _process_until_stored(
+                cast(IngestProcessor, store), threads, "ingest-topic", 3, messages
+            )
+        )
 
     assert store.seen == [{}, {("ingest-topic", 3): 1}, {("ingest-topic", 3): 2}]
     assert _gauge(reader) == {("ingest-topic", 3): 0}
