@@ -8,6 +8,7 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from baylink.runtime.broker import TansuBroker
 from tests.support.services import (
@@ -18,6 +19,11 @@ from tests.support.services import (
     start_tansu_on_s3,
 )
 from tests.support.telemetry import in_memory_telemetry
+
+# Tests assert what happens, never how fast (benchmarks/ measures that): a property test's
+# example that is slow only because the machine is busy must not fail it.
+settings.register_profile("baylink", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("baylink")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
