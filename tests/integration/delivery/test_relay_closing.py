@@ -23,10 +23,12 @@ async def test_closing_waits_for_a_store_call_its_cancelled_run_left_running(
     listing = relay.subscriptions.subscriptions
     started, order = threading.Event(), []
 
-    def slow_listing() -> list[SubscriptionInfo]:
+    def slow_listing(
+        partner_id: str | None = None, dataset_id: str | None = None
+    ) -> list[SubscriptionInfo]:
         started.set()
         time.sleep(0.5)
-        found = listing()
+        found = listing(partner_id, dataset_id)
         order.append("query ended")
         return found
 
